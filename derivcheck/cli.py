@@ -1,0 +1,141 @@
+"""The command line: argument parsing and terminal output only. ``main(argv)`` returns the exit code.
+
+Exit codes: 0 every case came out as expected; 1 a case failed; 2 a case or file could not be
+loaded or evaluated (or the command line was wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:  # heavy modules are imported only when a command runs
+    from .runner import CaseResult
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``derivcheck``."""
+    parser = argparse.ArgumentParser(
+        prog="derivcheck",
+        description="Check derivatives three ways (exact SymPy, torch autograd, finite differences) "
+                    "and check the derivatives an author claims.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="verify case files and print a table per case")
+    _add_selection(run)
+    run.add_argument("--json", metavar="FILE", type=Path, help="write every result as JSON to FILE")
+    run.add_argument("-v", "--verbose", action="store_true", help="print every compared entry")
+
+    listing = sub.add_parser("list", help="print the cases found, without running them")
+    _add_selection(listing)
+
+    report = sub.add_parser("report", help="write a markdown worked-solution report")
+    _add_selection(report)
+    report.add_argument("-o", "--output", metavar="FILE", type=Path, default=Path("report.md"),
+                        help="the markdown file to write (assets go in a folder beside it)")
+    return parser
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", type=Path, help="case files or folders")
+    parser.add_argument("-k", dest="pattern", metavar="PATTERN",
+                        help="only cases whose id contains PATTERN (or matches it as a glob)")
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run ``derivcheck`` with ``argv``; return the exit code."""
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        print(f"derivcheck: error: no such file or folder: {missing[0]}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.command == "list":
+        return _list(args, out)
+    if args.command == "report":
+        return _report(args, out)
+    return _run(args, out)
+
+
+def _load(args: argparse.Namespace):  # -> (cases, errors)
+    from .cases import load_paths, select
+
+    loaded = load_paths(args.paths)
+    return select(loaded.cases, args.pattern), [
+        e for e in loaded.errors if args.pattern is None or select_id(e.case_id, args.pattern)
+    ]
+
+
+def select_id(case_id: str | None, pattern: str) -> bool:
+    """Whether a case id (possibly unknown) is selected by ``-k``."""
+    from .cases import matches
+
+    return case_id is None or matches(case_id, pattern)
+
+
+def _list(args: argparse.Namespace, out: TextIO) -> int:
+    cases, errors = _load(args)
+    for case in cases:
+        kind = "gradient" if case.scalar else f"jacobian {case.n_outputs}x{case.n_inputs}"
+        variables = ", ".join(v.name + (str(list(v.shape)) if v.shape else "") for v in case.variables)
+        print(f"{case.id:<36} {kind:<16} vars {variables:<20} points {len(case.points):<3} {case.path}", file=out)
+    for error in errors:
+        print(f"ERROR {error}", file=out)
+    print(f"{len(cases)} cases, {len(errors)} errors", file=out)
+    return EXIT_ERROR if errors else EXIT_OK
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    from .output import render_case, render_summary, write_json
+    from .runner import error_result, run_case
+
+    cases, errors = _load(args)
+    results: list[CaseResult] = [error_result(e) for e in errors]
+    for case in cases:
+        result = run_case(case)
+        results.append(result)
+        print(render_case(result, verbose=args.verbose), file=out, flush=True)
+    for result in results[: len(errors)]:
+        print(render_case(result, verbose=args.verbose), file=out)
+    print(render_summary(results), file=out)
+    if args.json:
+        write_json(results, args.json)
+    return exit_code(results)
+
+
+def exit_code(results: Sequence["CaseResult"]) -> int:
+    """0 when every case came out as expected, 2 when any could not load, else 1."""
+    from .runner import Status
+
+    if any(r.status in (Status.ERROR, Status.TIMEOUT) for r in results):
+        return EXIT_ERROR
+    if any(r.status is not Status.OK for r in results):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        from .report import write_report
+    except ImportError:
+        print("derivcheck: error: the report command is not available in this build", file=sys.stderr)
+        return EXIT_ERROR
+    from .runner import error_result, run_case
+
+    cases, errors = _load(args)
+    results = [run_case(case) for case in cases]
+    write_report(cases, results, args.output)
+    for error in errors:
+        print(f"ERROR {error}", file=out)
+    print(f"wrote {args.output} ({len(results)} cases)", file=out)
+    return exit_code(results + [error_result(e) for e in errors])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

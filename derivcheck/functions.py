@@ -1,0 +1,97 @@
+"""SymPy functions the case language adds to SymPy's own: sigmoid, softplus and relu.
+
+Each defines its local derivative right beside it (``fdiff``), so the exact engine, the step
+explainer and the computational graph all read the rule from one place.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy import Function, Heaviside, Max, S, exp, log
+
+
+class sigmoid(Function):  # noqa: N801 - lower-case like SymPy's own functions
+    """The logistic function 1 / (1 + exp(-x)); its derivative is sigmoid(x) (1 - sigmoid(x))."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    @classmethod
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+        if x.is_zero:
+            return S.Half
+        return None
+
+    def _eval_rewrite_as_exp(self, x: sympy.Expr, **kwargs: object) -> sympy.Expr:
+        return 1 / (1 + exp(-x))
+
+    def _eval_evalf(self, prec: int) -> sympy.Expr:
+        return self.rewrite(exp)._eval_evalf(prec)
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+    def _latex(self, printer: object) -> str:
+        return r"\sigma\left(%s\right)" % printer._print(self.args[0])  # type: ignore[attr-defined]
+
+
+class softplus(Function):  # noqa: N801
+    """log(1 + exp(x)); its derivative is sigmoid(x)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return sigmoid(self.args[0])
+
+    @classmethod
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+        if x.is_zero:
+            return log(2)
+        return None
+
+    def _eval_rewrite_as_log(self, x: sympy.Expr, **kwargs: object) -> sympy.Expr:
+        return log(1 + exp(x))
+
+    def _eval_evalf(self, prec: int) -> sympy.Expr:
+        return self.rewrite(log)._eval_evalf(prec)
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+    def _latex(self, printer: object) -> str:
+        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])  # type: ignore[attr-defined]
+
+
+class relu(Function):  # noqa: N801
+    """max(0, x); its derivative is Heaviside(x), undefined at 0 (a kink)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return Heaviside(self.args[0])
+
+    @classmethod
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+        if x.is_number and x.is_comparable:
+            return Max(S.Zero, x)
+        return None
+
+    def _eval_rewrite_as_Max(self, x: sympy.Expr, **kwargs: object) -> sympy.Expr:
+        return Max(S.Zero, x)
+
+    def _eval_evalf(self, prec: int) -> sympy.Expr:
+        return self.rewrite(Max)._eval_evalf(prec)
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+    def _latex(self, printer: object) -> str:
+        return r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0])  # type: ignore[attr-defined]
+
+
+#: Functions whose derivative jumps somewhere: where their argument crosses 0 (or two arguments
+#: cross each other), a point may be non-differentiable.
+KINKED = (sympy.Abs, sympy.Max, sympy.Min, sympy.Heaviside, sympy.sign, relu)

@@ -1,0 +1,108 @@
+"""The typed values that cross module boundaries: a loaded case and what it asks for."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+
+
+class Expect(enum.Enum):
+    """What a case's author expects the run to find."""
+
+    PASS = "pass"
+    MISMATCH = "mismatch"  # a claim is known to be wrong; the run passes when it is caught
+    NOT_DIFFERENTIABLE = "not-differentiable"  # a point sits on a kink
+
+
+class Quantity(enum.Enum):
+    """The derivative quantities an engine can produce for one point.
+
+    Index conventions (``m`` outputs, ``n`` scalar inputs): JACOBIAN ``(i, j)`` is d out_i / d in_j
+    (for a scalar function, the gradient: ``(0, j)``); HESSIAN ``(i, j, k)``; DIRECTIONAL
+    ``(d, i)`` along the d-th unit direction; JVP ``(t, i)`` for the t-th tangent; VJP ``(c, j)``
+    for the c-th cotangent.
+    """
+
+    JACOBIAN = "jacobian"
+    HESSIAN = "hessian"
+    DIRECTIONAL = "directional"
+    JVP = "jvp"
+    VJP = "vjp"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One declared variable: ``x`` (scalar), ``x[3]`` (vector) or ``w[2,3]`` (matrix)."""
+
+    name: str
+    shape: tuple[int, ...]
+    symbols: tuple[sympy.Symbol, ...]  # flattened in C order
+
+    @property
+    def size(self) -> int:
+        return len(self.symbols)
+
+
+@dataclass(frozen=True)
+class ClaimEntry:
+    """One scalar an author claims: the quantity, its index, and the claimed expression."""
+
+    key: str  # the claim's key in the file, e.g. "grad", "d/da", "jvp"
+    quantity: Quantity
+    index: tuple[int, ...]
+    expr: sympy.Expr
+    text: str  # what the file said for this entry (or for the whole claim)
+
+
+@dataclass(frozen=True)
+class Descent:
+    """Gradient descent a teacher wants shown: w <- w - rate * grad f(w)."""
+
+    rate: sympy.Expr
+    start: tuple[sympy.Expr, ...]
+    steps: int
+
+
+@dataclass(frozen=True, eq=False)
+class Case:
+    """A validated case: every expression parsed, every point exact, every shape checked."""
+
+    id: str
+    path: Path
+    title: str | None
+    variables: tuple[Variable, ...]
+    lets: tuple[tuple[str, str], ...]  # (name, text) in dependency order
+    data: Mapping[str, object]  # name -> SymPy number or object array
+    f_text: str | tuple[str, ...]
+    outputs: tuple[sympy.Expr, ...]  # flattened, intermediates substituted
+    scalar: bool  # a gradient problem (one output) rather than a Jacobian problem
+    points: tuple[tuple[sympy.Expr, ...], ...]  # exact coordinates, flattened like the inputs
+    sampled: int  # how many of the points (the last ones) were sampled
+    directions: tuple[tuple[sympy.Expr, ...], ...]  # exact unit vectors
+    tangents: tuple[tuple[sympy.Expr, ...], ...]
+    cotangents: tuple[tuple[sympy.Expr, ...], ...]
+    order: int
+    expect: Expect
+    claims: tuple[ClaimEntry, ...]
+    descent: Descent | None
+    names: Mapping[str, object] = field(repr=False)  # vars, data and lets, for later parsing
+
+    @property
+    def symbols(self) -> tuple[sympy.Symbol, ...]:
+        return tuple(s for v in self.variables for s in v.symbols)
+
+    @property
+    def input_labels(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.symbols)
+
+    @property
+    def n_inputs(self) -> int:
+        return sum(v.size for v in self.variables)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.outputs)

@@ -1,0 +1,112 @@
+"""Results as text for a terminal, and as JSON for machines."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .runner import CaseResult, Status
+from .verdict import Row, Verdict
+
+_STATUS_WORD = {Status.OK: "ok", Status.FAILED: "FAIL", Status.ERROR: "ERROR", Status.TIMEOUT: "TIMEOUT"}
+_ROW_COLUMNS = ("point", "entry", "exact", "reverse", "forward", "numeric", "num err", "claim", "error", "tol", "verdict")
+
+
+def render_case(result: CaseResult, *, verbose: bool = False) -> str:
+    """One line per case; for a failure (or with ``verbose``) the rows that matter under it."""
+    word = _STATUS_WORD[result.status]
+    if result.status is Status.ERROR:
+        return f"{word:<7} {result.message}"
+    worst = result.worst
+    verdict = result.verdict.value if result.verdict else "-"
+    expected = "" if result.expect.value == "pass" else f" (expected {result.expect.value})"
+    summary = ""
+    if worst is not None:
+        summary = f"worst {worst.label} @{worst.point}: err {_g(worst.error)} / tol {_g(worst.tolerance)}"
+    line = (f"{word:<7} {result.case_id:<38} {verdict:<18}{expected} {len(result.rows):>4} checks  "
+            f"{summary}  {result.seconds:.2f}s")
+    lines = [line.rstrip()]
+    if result.status is not Status.OK and result.message:
+        lines.append(f"        {result.message}")
+    if verbose or result.status is not Status.OK:
+        shown = result.rows if verbose else [r for r in result.rows if r.verdict is not Verdict.PASS][:8]
+        if shown:
+            lines.append(render_rows(shown, indent=8))
+    if verbose:
+        for s in result.steepest:
+            lines.append(
+                f"        steepest @{s.point}: |grad f| = {s.gradient_norm:.12g}, D_u f along grad = "
+                f"{s.along_gradient:.12g}, best of {s.samples} sampled = {s.best_sampled:.12g} "
+                f"at {s.best_angle_deg:.1f} deg: {'ok' if s.ok else 'FAIL'}"
+            )
+    return "\n".join(lines)
+
+
+def render_rows(rows: Sequence[Row], *, indent: int = 0) -> str:
+    """A fixed-width table of compared entries: every source, the error, the tolerance."""
+    table = [list(_ROW_COLUMNS)]
+    for r in rows:
+        claim = ", ".join(_g(c.value) for c in r.claims) or "-"
+        table.append([
+            str(r.point), r.label, _g(r.exact), _g(r.reverse), _g(r.forward), _g(r.numeric),
+            _g(r.numeric_error, 2), claim, _g(r.error, 2), _g(r.tolerance, 2),
+            r.verdict.value + (f" ({', '.join(s.value for s in r.wrong)} wrong)" if r.wrong else ""),
+        ])
+    widths = [max(len(row[c]) for row in table) for c in range(len(_ROW_COLUMNS))]
+    pad = " " * indent
+    lines = [pad + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    notes = [f"{pad}  {r.label} @{r.point}: {r.note}" for r in rows if r.note]
+    return "\n".join(lines + notes)
+
+
+def render_summary(results: Sequence[CaseResult]) -> str:
+    """The closing line: counts by status and the total time."""
+    counts = {status: sum(1 for r in results if r.status is status) for status in Status}
+    checks = sum(len(r.rows) for r in results)
+    seconds = sum(r.seconds for r in results)
+    parts = [f"{counts[Status.OK]} ok", f"{counts[Status.FAILED]} failed", f"{counts[Status.ERROR]} errors"]
+    if counts[Status.TIMEOUT]:
+        parts.append(f"{counts[Status.TIMEOUT]} timed out")
+    return f"{len(results)} cases: {', '.join(parts)}; {checks} checks in {seconds:.1f}s"
+
+
+def to_jsonable(value: object) -> object:
+    """Dataclasses, enums, tuples and floats (inf and nan as strings) as JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def write_json(results: Sequence[CaseResult], path: Path) -> None:
+    """Write every result to ``path`` atomically (a reader never sees half a file)."""
+    payload = {"results": [to_jsonable(r) for r in results]}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _g(value: float | None, digits: int = 12) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}"

@@ -1,0 +1,323 @@
+"""Tolerances, comparisons and verdicts, decided in one place.
+
+Each compared scalar (one entry of one quantity at one point) gets a ``Row``: the value from
+every source, the error, the tolerance it was held to and a verdict. Tolerances come from error
+budgets, not fixed floors:
+
+* an exact (SymPy) value is the reference when present; it is correct to 34 digits;
+* autograd values may differ from it by float rounding: ``AUTOGRAD_RTOL`` relative to the entry,
+  plus ``ROUNDING_FLOOR`` relative to the largest entry of the same quantity at the same point
+  (so a 50% error in an entry of size 1e-9 is caught while its neighbours are of size 1);
+* a numeric value may differ by ``NUMERIC_K`` times its own error estimate, plus rounding;
+* a claim (an exact expression) may differ only by ``CLAIM_RTOL``: a truncated constant such as
+  1.128 for 2/sqrt(pi) is wrong.
+
+No tolerance grows with the number of entries.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .model import Quantity
+
+FLOAT64_EPS = float(np.finfo(np.float64).eps)
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+#: autograd vs exact, float64: rounding in a compiled expression stays far below this.
+AUTOGRAD_RTOL = 1e-9
+#: rounding allowance relative to the largest entry of the quantity (float64).
+ROUNDING_FLOOR = 1e-12
+#: a numeric value agrees when within this many of its error estimates.
+NUMERIC_K = 4.0
+#: claims are exact text; this allows only the last digits of a 34-digit evaluation.
+CLAIM_RTOL = 1e-9
+#: claims near zero: allowance relative to the quantity's scale (34-digit products leave ~1e-34)
+CLAIM_FLOOR = 1e-15
+#: a numeric reference looser than this (relative) cannot decide a verdict on its own.
+DECIDABLE_RTOL = 1e-3
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """The rules a comparison is held to; ``for_dtype`` gives the defaults per dtype."""
+
+    autograd_rtol: float = AUTOGRAD_RTOL
+    rounding_floor: float = ROUNDING_FLOOR
+    numeric_k: float = NUMERIC_K
+    claim_rtol: float = CLAIM_RTOL
+    decidable_rtol: float = DECIDABLE_RTOL
+
+    @classmethod
+    def for_dtype(cls, dtype: str = "float64") -> "Tolerances":
+        """float64 defaults, or looser autograd rules when the computation ran in float32."""
+        if dtype == "float32":
+            return cls(autograd_rtol=2e-3, rounding_floor=2e-5)
+        return cls()
+
+
+class Verdict(enum.Enum):
+    """The outcome of one comparison, or of a whole case."""
+
+    PASS = "pass"
+    MISMATCH = "mismatch"
+    INCONCLUSIVE = "inconclusive"
+    NOT_DIFFERENTIABLE = "not differentiable"
+
+
+class Source(enum.Enum):
+    """Where a value came from."""
+
+    EXACT = "exact"
+    REVERSE = "autograd reverse"
+    FORWARD = "autograd forward"
+    NUMERIC = "numeric"
+    CLAIM = "claim"
+
+
+@dataclass(frozen=True)
+class ClaimValue:
+    """An author's claim for one entry, evaluated exactly."""
+
+    key: str
+    text: str
+    value: float | None  # None when it cannot be evaluated at this point
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One entry of one quantity at one point, every source side by side, and the verdict."""
+
+    quantity: Quantity
+    point: int
+    index: tuple[int, ...]
+    label: str
+    exact: float | None
+    exact_text: str | None
+    reverse: float | None
+    forward: float | None
+    numeric: float | None
+    numeric_error: float | None
+    method: str | None
+    claims: tuple[ClaimValue, ...]
+    left: float | None  # one-sided numeric derivatives, at a kink
+    right: float | None
+    verdict: Verdict
+    wrong: tuple[Source, ...]
+    error: float  # the largest |value - reference| over the sources judged
+    tolerance: float
+    note: str = ""
+
+    @property
+    def reference(self) -> float | None:
+        return self.exact if self.exact is not None else self.numeric
+
+    @property
+    def rel_error(self) -> float:
+        ref = self.reference
+        if ref is None or not math.isfinite(self.error):
+            return math.inf
+        return self.error / abs(ref) if ref != 0 else (0.0 if self.error == 0 else math.inf)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the runner or check_grad knows about one entry before judging it."""
+
+    quantity: Quantity
+    point: int
+    index: tuple[int, ...]
+    label: str
+    exact: float | None = None
+    exact_text: str | None = None
+    reverse: float | None = None
+    forward: float | None = None
+    numeric: float | None = None
+    numeric_error: float | None = None
+    method: str | None = None
+    claims: tuple[ClaimValue, ...] = ()
+    left: float | None = None
+    right: float | None = None
+    one_sided_error: float | None = None
+    scale: float = 0.0  # the size of this quantity's terms at this point (see the runner)
+    dtype: str = "float64"
+    extra: dict = field(default_factory=dict)
+
+
+def judge(entry: Entry, tol: Tolerances | None = None) -> Row:
+    """Decide one entry: which sources agree, which one is wrong, and why.
+
+    With an exact value, it is the reference unless every engine agrees against it. Without
+    one (a user's torch function), the numeric value is the reference, and a disagreement its
+    error estimate cannot resolve is inconclusive rather than a false alarm.
+
+    Examples
+    --------
+    >>> e = Entry(Quantity.JACOBIAN, 0, (0, 0), "df/dx", exact=2.0, reverse=2.0, forward=2.0,
+    ...           numeric=2.0000000001, numeric_error=1e-9, scale=2.0)
+    >>> judge(e).verdict
+    <Verdict.PASS: 'pass'>
+    """
+    tol = tol or Tolerances.for_dtype(entry.dtype)
+    if entry.left is not None and entry.right is not None:
+        kink = _judge_kink(entry, tol)
+        if kink is not None:
+            return kink
+    engines = {Source.REVERSE: entry.reverse, Source.FORWARD: entry.forward}
+    present = {s: v for s, v in engines.items() if v is not None}
+    wrong: list[Source] = []
+    notes: list[str] = []
+    errors: list[float] = []
+    if entry.exact is not None:
+        ref = entry.exact
+        ad_tol = tol.autograd_rtol * abs(ref) + tol.rounding_floor * max(entry.scale, abs(ref))
+        num_tol = _numeric_tolerance(entry, ref, tol)
+        agree = {s: abs(v - ref) <= ad_tol for s, v in present.items() if _finite(v)}
+        num_ok = None
+        if entry.numeric is not None and _finite(entry.numeric) and _finite(entry.numeric_error):
+            num_ok = abs(entry.numeric - ref) <= num_tol
+        for s, v in present.items():
+            if not _finite(v):
+                agree[s] = False
+        supporters = sum(agree.values()) + (1 if num_ok else 0)
+        if supporters == 0 and (present or num_ok is not None) and _engines_agree(entry, tol):
+            # every engine agrees with each other against SymPy: the exact value is the odd one out
+            wrong.append(Source.EXACT)
+            notes.append("all engines agree with each other, not with the exact value")
+        else:
+            wrong.extend(s for s, ok in agree.items() if not ok)
+            if num_ok is False:
+                notes.append(
+                    f"numeric estimate off by {_g(abs(entry.numeric - ref))} "
+                    f"(its error estimate {_g(entry.numeric_error)}): numeric is wrong here"
+                )
+        errors.extend(abs(v - ref) for v in present.values() if _finite(v))
+        tolerance = ad_tol
+        claim_tol = tol.claim_rtol * abs(ref) + CLAIM_FLOOR * entry.scale
+        for claim in entry.claims:
+            if claim.value is None or not _finite(claim.value):
+                wrong.append(Source.CLAIM)
+                notes.append(f"claim {claim.key} = {claim.text!r}: {claim.problem or 'no value here'}")
+                continue
+            diff = abs(claim.value - ref)
+            errors.append(diff)
+            if diff > claim_tol:
+                wrong.append(Source.CLAIM)
+                notes.append(f"claim {claim.key} = {claim.text!r} gives {_g(claim.value)}, exact is {_g(ref)}"
+                             + _likely_cause(claim.value, ref))
+        if Source.NUMERIC not in wrong and num_ok is None and entry.numeric is not None:
+            notes.append("numeric estimate unavailable here")
+        verdict = Verdict.MISMATCH if wrong else Verdict.PASS
+        return _row(entry, verdict, tuple(dict.fromkeys(wrong)), max(errors, default=0.0), tolerance, "; ".join(notes))
+    return _judge_without_exact(entry, tol)
+
+
+def _judge_without_exact(entry: Entry, tol: Tolerances) -> Row:
+    present = {s: v for s, v in ((Source.REVERSE, entry.reverse), (Source.FORWARD, entry.forward)) if v is not None}
+    num, err = entry.numeric, entry.numeric_error
+    if num is None or not _finite(num) or err is None or not _finite(err):
+        return _row(entry, Verdict.INCONCLUSIVE, (), math.inf, math.inf,
+                    "no finite numeric reference at this point (outside the domain?)")
+    ad_tol = tol.autograd_rtol * abs(num) + tol.rounding_floor * max(entry.scale, abs(num))
+    limit = tol.numeric_k * err + ad_tol
+    wrong = [s for s, v in present.items() if not (_finite(v) and abs(v - num) <= limit)]
+    errors = [abs(v - num) for v in present.values() if _finite(v)]
+    for claim in entry.claims:
+        if claim.value is None or abs(claim.value - num) > limit:
+            wrong.append(Source.CLAIM)
+            if claim.value is not None:
+                errors.append(abs(claim.value - num))
+    error = max(errors, default=0.0)
+    if wrong:
+        return _row(entry, Verdict.MISMATCH, tuple(wrong), error, limit, _cause_note(entry, num))
+    if err > tol.decidable_rtol * max(abs(num), entry.scale):
+        return _row(entry, Verdict.INCONCLUSIVE, (), error, limit,
+                    f"numeric error estimate {_g(err)} is too large to decide (value {_g(num)})")
+    return _row(entry, Verdict.PASS, (), error, limit, "")
+
+
+def _judge_kink(entry: Entry, tol: Tolerances) -> Row | None:
+    """At a kink the one-sided derivatives differ: any value between them is a valid subgradient."""
+    left, right = entry.left, entry.right
+    assert left is not None and right is not None
+    spread = abs(left - right)
+    slack = tol.numeric_k * (entry.one_sided_error or 0.0) + tol.rounding_floor * max(entry.scale, abs(left), abs(right))
+    if not (_finite(left) and _finite(right)) or spread <= slack:
+        return None
+    low, high = min(left, right) - slack, max(left, right) + slack
+    values = {Source.EXACT: entry.exact, Source.REVERSE: entry.reverse, Source.FORWARD: entry.forward}
+    wrong = [s for s, v in values.items() if v is not None and not (low <= v <= high)]
+    notes = [f"one-sided derivatives differ: left {_g(left)}, right {_g(right)}"]
+    for claim in entry.claims:
+        if claim.value is None or not (low <= claim.value <= high):
+            wrong.append(Source.CLAIM)
+            notes.append(f"claim {claim.key} = {claim.text!r} lies outside [{_g(min(left, right))}, {_g(max(left, right))}]")
+    if wrong:
+        notes.append("a value outside the one-sided derivatives is wrong on both sides")
+    verdict = Verdict.MISMATCH if wrong else Verdict.NOT_DIFFERENTIABLE
+    return _row(entry, verdict, tuple(wrong), spread, slack, "; ".join(notes))
+
+
+def _numeric_tolerance(entry: Entry, ref: float, tol: Tolerances) -> float:
+    err = entry.numeric_error if entry.numeric_error is not None else math.inf
+    return tol.numeric_k * err + 64 * FLOAT64_EPS * max(abs(ref), entry.scale)
+
+
+def _engines_agree(entry: Entry, tol: Tolerances) -> bool:
+    values = [v for v in (entry.reverse, entry.forward) if v is not None and _finite(v)]
+    num, err = entry.numeric, entry.numeric_error
+    if num is None or not _finite(num) or err is None or not _finite(err) or not values:
+        return False
+    limit = tol.numeric_k * err + tol.autograd_rtol * abs(num) + tol.rounding_floor * entry.scale
+    return all(abs(v - num) <= limit for v in values)
+
+
+def _cause_note(entry: Entry, ref: float) -> str:
+    values = [v for v in (entry.reverse, entry.forward) if v is not None and _finite(v)]
+    causes = [_likely_cause(v, ref) for v in values]
+    return "".join(c for c in causes if c)[:200]
+
+
+def _likely_cause(value: float, ref: float) -> str:
+    """A hint when the ratio of a wrong value to the reference is telling."""
+    if ref == 0 or value == 0:
+        return ""
+    ratio = value / ref
+    for target, text in ((-1.0, "sign flipped"), (2.0, "twice the reference"), (0.5, "half the reference")):
+        if abs(ratio - target) < 1e-6:
+            return f" ({text}: ratio {ratio:.6g})"
+    if abs(ratio - 1) < 1e-2:
+        return f" (relative error {abs(ratio - 1):.2g}: a truncated constant?)"
+    return ""
+
+
+def _row(entry: Entry, verdict: Verdict, wrong: tuple[Source, ...], error: float, tolerance: float, note: str) -> Row:
+    return Row(
+        quantity=entry.quantity, point=entry.point, index=entry.index, label=entry.label,
+        exact=entry.exact, exact_text=entry.exact_text, reverse=entry.reverse, forward=entry.forward,
+        numeric=entry.numeric, numeric_error=entry.numeric_error, method=entry.method,
+        claims=entry.claims, left=entry.left, right=entry.right, verdict=verdict, wrong=wrong,
+        error=error, tolerance=tolerance, note=note,
+    )
+
+
+def overall(verdicts: Sequence[Verdict]) -> Verdict:
+    """A case's verdict from its rows: any mismatch wins, then inconclusive, then kinks."""
+    for v in (Verdict.MISMATCH, Verdict.INCONCLUSIVE, Verdict.NOT_DIFFERENTIABLE):
+        if v in verdicts:
+            return v
+    return Verdict.PASS
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _g(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6g}"
