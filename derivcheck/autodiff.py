@@ -58,7 +58,7 @@ def complex_step_safe(exprs: Sequence[sympy.Expr]) -> bool:
     """Whether every function in ``exprs`` is analytic, so the complex step applies."""
     for expr in exprs:
         for node in sympy.preorder_traversal(expr):
-            if isinstance(node, sympy.Function) and not isinstance(node, _ANALYTIC):
+            if (node.is_Function or isinstance(node, (sympy.Max, sympy.Min))) and not isinstance(node, _ANALYTIC):
                 return False
             if isinstance(node, sympy.Pow) and not node.exp.is_Number:
                 return False  # x**y with symbolic y: fine in theory, but branch cuts bite

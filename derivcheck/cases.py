@@ -564,9 +564,11 @@ class _ClaimReader:
         return self._entries(quantity, np.array(rows, dtype=object).reshape(count, width))
 
     def _entries(self, quantity: Quantity, array: np.ndarray) -> list[ClaimEntry]:
-        text = _text(self.value)
+        # a claim given as one text shows that text; a list shows each entry as SymPy reads it
+        whole = self.value if isinstance(self.value, str) else None
         return [
-            ClaimEntry(self.key, quantity, tuple(int(i) for i in index), array[index], text)
+            ClaimEntry(self.key, quantity, tuple(int(i) for i in index), array[index],
+                       whole if whole is not None else str(array[index]))
             for index in np.ndindex(array.shape)
         ]
 
