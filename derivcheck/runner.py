@@ -248,7 +248,8 @@ class _Runner:
                     ))
         if hessian_wanted:
             rows.extend(self._hessian_rows(k, subs, x, ad.hessian))
-        steepest = self._steepest(k, x, exact_j) if case.scalar else None
+        # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
+        steepest = self._steepest(k, x, exact_j) if case.scalar and not kinked else None
         return rows, steepest
 
     def _hessian_rows(self, k: int, subs: dict, x: np.ndarray, ad_hessian: np.ndarray | None) -> list[Row]:
