@@ -14,15 +14,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CaseError",
+    "CheckResult",
     "DerivativeMismatch",
     "DerivcheckError",
     "ExpressionError",
     "Inconclusive",
+    "check_grad",
     "load_paths",
     "run_case",
 ]
 
 _LAZY = {
+    "CheckResult": ("derivcheck.checkresult", "CheckResult"),
+    "check_grad": ("derivcheck.check", "check_grad"),
     "load_paths": ("derivcheck.cases", "load_paths"),
     "run_case": ("derivcheck.runner", "run_case"),
 }
@@ -39,4 +43,6 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cases import load_paths
+    from .check import check_grad
+    from .checkresult import CheckResult
     from .runner import run_case

@@ -1,0 +1,147 @@
+"""The pytest plugin end to end with ``pytester``: case files become test items, failures show
+the comparator's table, ``expect = "mismatch"`` passes when the wrong claim is caught, files
+without cases are ignored, load errors fail with one line, and collection stays light."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTERED = any(ep.name == "derivcheck" for ep in importlib.metadata.entry_points(group="pytest11"))
+# the plugin loads through its entry point when the package is installed; name it otherwise
+PLUGIN = () if REGISTERED else ("-p", "derivcheck.pytest_plugin")
+
+GOOD = '''
+[[case]]
+id = "square"
+vars = ["x"]
+f = "x**2"
+at = { x = 3 }
+[case.claims]
+"d/dx" = "2*x"
+
+[[case]]
+id = "product"
+vars = ["x", "y"]
+f = "x*y"
+at = { x = 2, y = 5 }
+'''
+
+CAUGHT = '''
+[[case]]
+id = "sign-error-caught"
+vars = ["w", "b"]
+f = "(3 - (w + b))**2"
+at = { w = 1, b = 0.5 }
+expect = "mismatch"
+[case.claims]
+"d/db" = "2*(3 - (w + b))"
+'''
+
+WRONG = '''
+[[case]]
+id = "sign-error-unmarked"
+vars = ["w", "b"]
+f = "(3 - (w + b))**2"
+at = { w = 1, b = 0.5 }
+[case.claims]
+"d/db" = "2*(3 - (w + b))"
+'''
+
+BROKEN_CASE = '''
+[[case]]
+id = "typo"
+vars = ["x"]
+f = "x**2"
+at = { x = 1 }
+sampel = 3
+
+[[case]]
+id = "fine"
+vars = ["x"]
+f = "x**3"
+at = { x = 1 }
+'''
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    # in a subprocess: torch and numpy cannot be imported twice in one process, as in-process runs would
+    return pytester.runpytest_subprocess(*PLUGIN, "-p", "no:cacheprovider", *args)
+
+
+@pytest.fixture
+def tree(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project with case files of every kind, a TOML file without cases, and a pyproject.toml."""
+    pytester.makefile(".toml", good=GOOD, caught=CAUGHT, wrong=WRONG, broken=BROKEN_CASE, bad="[[case]]\nid = \n",
+                      dup=GOOD + GOOD.replace('id = "product"', 'id = "other"'), pyproject='[project]\nname = "x"\n')
+    folder = pytester.mkdir("more")
+    (folder / "settings.toml").write_text("[tool.other]\nkey = 1\n", encoding="utf-8")
+    (folder / "square.toml").write_text(GOOD.replace("square", "square-2").replace("product", "product-2"),
+                                         encoding="utf-8")
+    return pytester
+
+
+def test_case_files_end_to_end(tree: pytest.Pytester) -> None:
+    result = run(tree, "-v", "-rf", ".")
+    # good 2 + more/square 2 + caught 1 + broken's fine case 1 + dup 3 pass; wrong, typo, bad, duplicate fail
+    result.assert_outcomes(passed=9, failed=4)
+    out = result.stdout
+    out.fnmatch_lines_random([
+        "*good.toml::square PASSED*",
+        "*good.toml::product PASSED*",
+        "*more/square.toml::square-2 PASSED*",
+        "*caught.toml::sign-error-caught PASSED*",  # expect = "mismatch": passes when the wrong claim is caught
+        "*broken.toml::fine PASSED*",
+        "*wrong.toml::sign-error-unmarked FAILED*",
+    ])
+    # the failing case shows its message and the comparator's table of the rows that did not pass
+    out.fnmatch_lines([
+        "*case 'sign-error-unmarked'*failed*",
+        "*wrong claim*d/db*",
+        "*point*entry*exact*reverse*forward*numeric*verdict*",
+        "*df/db*mismatch (claim wrong)*",
+        "*sign flipped*",
+    ])
+    # load errors are one line each: the file, the case and the field
+    out.fnmatch_lines_random([
+        "*broken.toml: case 'typo': field 'sampel': unknown key (did you mean 'sample'?)*",
+        "*bad.toml: cannot read cases: *",
+        "*dup.toml: case 'square': field 'id': id is already used in this file*",
+    ])
+    assert "settings.toml" not in out.str() and "pyproject.toml::" not in out.str()
+    assert "Traceback" not in out.str()
+
+
+def test_keyword_selection_works_on_case_ids(tree: pytest.Pytester) -> None:
+    result = run(tree, "--collect-only", "-q", "-k", "product", "good.toml")
+    result.stdout.fnmatch_lines(["good.toml::product", "*1/2 tests collected (1 deselected)*"])
+
+
+def test_collection_imports_nothing_heavy(tree: pytest.Pytester) -> None:
+    pytester = tree
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_collection_finish(session):\n"
+        "    print('HEAVY', 'sympy' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    result = run(pytester, "--collect-only", "-s", ".")
+    result.stdout.fnmatch_lines(["*HEAVY False False*", "*13 tests collected*"])
+
+
+def test_the_plugin_module_is_light_to_import() -> None:
+    code = "import sys, derivcheck.pytest_plugin; print('sympy' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_the_entry_point_is_declared() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["entry-points"]["pytest11"] == {"derivcheck": "derivcheck.pytest_plugin"}
