@@ -7,7 +7,18 @@ explainer and the computational graph all read the rule from one place.
 from __future__ import annotations
 
 import sympy
+from sympy.core.evalf import prec_to_dps
 from sympy import Function, Heaviside, Max, S, exp, log
+
+
+def _evalf_of(rewritten: sympy.Expr, prec: int) -> sympy.Expr:
+    """The value of a rewritten function at ``prec`` bits, as SymPy's evalf expects it back.
+
+    Calling ``_eval_evalf`` on the rewrite instead loses precision silently: SymPy then
+    evaluates sin(softplus(asin(9/10000))) as 0.
+    """
+    value = rewritten.evalf(prec_to_dps(prec) + 5)
+    return sympy.Float._new(value._mpf_, prec) if value.is_Float else value
 
 
 class sigmoid(Function):  # noqa: N801 - lower-case like SymPy's own functions
@@ -29,7 +40,7 @@ class sigmoid(Function):  # noqa: N801 - lower-case like SymPy's own functions
         return 1 / (1 + exp(-x))
 
     def _eval_evalf(self, prec: int) -> sympy.Expr:
-        return self.rewrite(exp)._eval_evalf(prec)
+        return _evalf_of(self.rewrite(exp), prec)
 
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
@@ -56,7 +67,7 @@ class softplus(Function):  # noqa: N801
         return log(1 + exp(x))
 
     def _eval_evalf(self, prec: int) -> sympy.Expr:
-        return self.rewrite(log)._eval_evalf(prec)
+        return _evalf_of(self.rewrite(log), prec)
 
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
@@ -83,7 +94,7 @@ class relu(Function):  # noqa: N801
         return Max(S.Zero, x)
 
     def _eval_evalf(self, prec: int) -> sympy.Expr:
-        return self.rewrite(Max)._eval_evalf(prec)
+        return _evalf_of(self.rewrite(Max), prec)
 
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
