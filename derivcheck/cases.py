@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import re
 import tomllib
 import zlib
@@ -19,7 +20,7 @@ import numpy as np
 import sympy
 
 from .errors import CaseError, ExpressionError
-from .expr import RESERVED, is_array, parse, shape_of, to_number
+from .expr import LIMITS, RESERVED, Budget, is_array, parse, shape_of, to_number
 from .model import Case, ClaimEntry, Descent, Expect, Quantity, Variable
 
 MAX_FILE_BYTES = 1_000_000
@@ -34,6 +35,7 @@ CASE_KEYS = (
     "tangents", "cotangents", "order", "expect", "claims", "descent",
 )
 CLAIM_KINDS = ("grad", "jacobian", "hessian", "directional", "jvp", "vjp", "d/<var>", "d2/<var><var>")
+MAX_ID_LENGTH = 80
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 VAR_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*(?:\[\s*(\d+(?:\s*,\s*\d+)*)\s*\])?\s*$")
@@ -88,33 +90,93 @@ def load_paths(paths: Iterable[Path | str]) -> LoadResult:
 def load_file(path: Path, *, explicit: bool = True) -> tuple[list[Case], list[CaseError]]:
     """Load one file. A file without ``[[case]]`` tables is skipped unless named explicitly."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return [], [CaseError(f"cannot read file: {exc.strerror}", path=path)]
     if len(raw) > MAX_FILE_BYTES:
-        return [], [CaseError(f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES}", path=path)]
+        return [], [CaseError(f"file is larger than the limit of {MAX_FILE_BYTES} bytes", path=path)]
     try:
-        document = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return [], [CaseError("file is not UTF-8 text", path=path)]
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [], [CaseError(f"file is not UTF-8 text (byte {exc.start})", path=path)]
+    return loads(text, path=path, explicit=explicit)
+
+
+def loads(text: str, *, path: Path | str = "<text>", explicit: bool = True) -> tuple[list[Case], list[CaseError]]:
+    """Load the cases of one TOML document; each bad case is one error, the others still load.
+
+    Examples
+    --------
+    >>> cases, errors = loads('[[case]]\\nid = "sq"\\nvars = ["x"]\\nf = "x^2"\\nat = { x = 3 }')
+    >>> [c.id for c in cases], errors
+    (['sq'], [])
+    >>> _, errors = loads('[[case]]\\nid = "sq"\\nvars = ["x"]\\nf = "x^2"\\nat = { x = "3" }')
+    >>> print(errors[0])
+    <text>: case 'sq': field 'at.x': expected a number, got '3'
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return [], [CaseError(f"invalid TOML: {exc}", path=path)]
+        return [], [CaseError(_toml_message(str(exc)), path=path)]
+    except ValueError as exc:  # tomllib lets Python's own refusals through (a 5000-digit integer)
+        return [], [CaseError(f"invalid TOML: {_short(str(exc))}", path=path)]
+    except RecursionError:
+        return [], [CaseError("invalid TOML: tables or arrays nest too deeply", path=path)]
     tables = document.get("case")
+    errors: list[CaseError] = []
+    others = [key for key in document if key != "case"]
     if tables is None:
+        near = [key for key in others if nearest(key, ["case"])]
+        if near:
+            return [], [CaseError(f"unknown key {_q(near[0])}{nearest(near[0], ['case'])}", path=path)]
         if explicit:
             return [], [CaseError("no [[case]] tables in this file", path=path)]
         return [], []
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         return [], [CaseError("'case' must be an array of tables ([[case]])", path=path)]
+    if others:
+        errors.append(CaseError(
+            f"unknown top-level key {_q(others[0])}; a case file holds only [[case]] tables", path=path,
+        ))
     cases: list[Case] = []
-    errors: list[CaseError] = []
     for position, table in enumerate(tables, start=1):
-        case_id = table.get("id") if isinstance(table.get("id"), str) else f"#{position}"
+        raw_id = table.get("id")
+        valid = isinstance(raw_id, str) and ID_RE.match(raw_id) is not None and len(raw_id) <= MAX_ID_LENGTH
+        case_id = raw_id if valid else f"#{position}"
         try:
             cases.append(_CaseBuilder(path, case_id, table).build())
         except CaseError as exc:
             errors.append(exc)
+        except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
+            errors.append(CaseError(
+                f"could not be loaded ({type(exc).__name__}: {_short(str(exc))}); this is a derivcheck bug",
+                path=path, case_id=case_id,
+            ))
     return cases, errors
+
+
+_TOML_WHERE = re.compile(r"^(?P<what>.*) \((?:at line (?P<line>\d+), column (?P<col>\d+)|at end of document)\)$")
+
+
+def _toml_message(message: str) -> str:
+    """tomllib's message, with the place first: 'invalid TOML at line 3, column 5: ...'."""
+    match = _TOML_WHERE.match(message)
+    if match is None:
+        return f"invalid TOML: {message}"
+    if match.group("line") is None:
+        return f"invalid TOML at the end of the file: {match.group('what')}"
+    return f"invalid TOML at line {match.group('line')}, column {match.group('col')}: {match.group('what')}"
+
+
+def _short(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _q(value: object, width: int = 80) -> str:
+    """A value from the file, quoted with ``repr`` and cut to ``width`` characters."""
+    return _short(repr(value), width)
 
 
 def matches(case_id: str, pattern: str) -> bool:
@@ -147,9 +209,10 @@ class _CaseBuilder:
         self.path = path
         self.case_id = case_id
         self.table = table
+        self.budget = Budget()
 
     def error(self, field: str | None, message: str) -> CaseError:
-        return CaseError(message, path=self.path, case_id=self.case_id, field=field)
+        return CaseError(message, path=self.path, case_id=self.case_id, field=None if field is None else _short(field))
 
     def parse(self, field: str, text: object, names: Mapping[str, object]) -> object:
         if isinstance(text, (int, float)) and not isinstance(text, bool):
@@ -158,9 +221,9 @@ class _CaseBuilder:
             except ExpressionError as exc:
                 raise self.error(field, str(exc)) from None
         if not isinstance(text, str):
-            raise self.error(field, f"expected an expression (text) or a number, got {text!r}")
+            raise self.error(field, f"expected an expression (text) or a number, got {_q(text)}")
         try:
-            return parse(text, names)
+            return parse(text, names, budget=self.budget)
         except ExpressionError as exc:
             raise self.error(field, str(exc)) from None
 
@@ -173,7 +236,7 @@ class _CaseBuilder:
         self._check_id()
         title = t.get("title")
         if title is not None and not isinstance(title, str):
-            raise self.error("title", f"must be text, got {title!r}")
+            raise self.error("title", f"must be text, got {_q(title)}")
         variables = self._variables()
         names: dict[str, object] = {}
         for var in variables:
@@ -188,14 +251,14 @@ class _CaseBuilder:
         cotangents = self._vectors("cotangents", len(outputs), normalise=False)
         order = t.get("order", 1)
         if order not in (1, 2) or isinstance(order, bool):
-            raise self.error("order", f"must be 1 or 2, got {order!r}")
+            raise self.error("order", f"must be 1 or 2, got {_q(order)}")
         expect_text = t.get("expect", "pass")
         try:
             expect = Expect(expect_text)
         except ValueError:
             choices = [e.value for e in Expect]
             raise self.error(
-                "expect", f"must be one of {choices}, got {expect_text!r}{nearest(str(expect_text), choices)}"
+                "expect", f"must be one of {choices}, got {_q(expect_text)}{nearest(str(expect_text), choices)}"
             ) from None
         case_shape = _CaseShape(variables, len(outputs), scalar, len(directions), len(tangents), len(cotangents), order)
         claims = self._claims(names, case_shape, single_point=len(points) == 1)
@@ -216,18 +279,18 @@ class _CaseBuilder:
             raise self.error("id", "is required")
         if not isinstance(case_id, str) or not ID_RE.match(case_id) or len(case_id) > 80:
             raise self.error(
-                "id", f"must be lowercase letters, digits and single '-' (at most 80), got {case_id!r}"
+                "id", f"must be lowercase letters, digits and single '-' (at most 80), got {_q(case_id)}"
             )
 
     def _name(self, field: str, name: object, taken: Mapping[str, object]) -> str:
         if not isinstance(name, str) or not NAME_RE.match(name) or "__" in name:
             raise self.error(
-                field, f"name {name!r} must be letters, digits and '_' starting with a letter, no '__'"
+                field, f"name {_q(name)} must be letters, digits and '_' starting with a letter, no '__'"
             )
         if name in RESERVED:
-            raise self.error(field, f"name {name!r} is reserved (a function or constant)")
+            raise self.error(field, f"name {_q(name)} is reserved (a function or constant)")
         if name in taken:
-            raise self.error(field, f"name {name!r} is already defined")
+            raise self.error(field, f"name {_q(name)} is already defined")
         return name
 
     def _variables(self) -> tuple[Variable, ...]:
@@ -235,17 +298,17 @@ class _CaseBuilder:
         if specs is None:
             raise self.error("vars", "is required")
         if not isinstance(specs, list) or not specs:
-            raise self.error("vars", f"must be a non-empty list of names like \"x\" or \"w[2,3]\", got {specs!r}")
+            raise self.error("vars", f"must be a non-empty list of names like \"x\" or \"w[2,3]\", got {_q(specs)}")
         variables: list[Variable] = []
         taken: dict[str, object] = {}
         for spec in specs:
             match = VAR_RE.match(spec) if isinstance(spec, str) else None
             if match is None:
-                raise self.error("vars", f"{spec!r} is not a variable like \"x\", \"x[3]\" or \"w[2,3]\"")
+                raise self.error("vars", f"{_q(spec)} is not a variable like \"x\", \"x[3]\" or \"w[2,3]\"")
             name = self._name("vars", match.group(1), taken)
             shape = tuple(int(d) for d in match.group(2).split(",")) if match.group(2) else ()
             if any(d == 0 for d in shape) or len(shape) > 3:
-                raise self.error("vars", f"{spec!r}: dimensions must be positive, at most 3 of them")
+                raise self.error("vars", f"{_q(spec)}: dimensions must be positive, at most 3 of them")
             size = int(np.prod(shape)) if shape else 1
             if sum(v.size for v in variables) + size > MAX_INPUTS:
                 raise self.error("vars", f"more than {MAX_INPUTS} scalar inputs (the limit)")
@@ -263,7 +326,7 @@ class _CaseBuilder:
     def _data(self, names: dict[str, object]) -> None:
         data = self.table.get("data", {})
         if not isinstance(data, dict):
-            raise self.error("data", f"must be a table of named constants, got {data!r}")
+            raise self.error("data", f"must be a table of named constants, got {_q(data)}")
         for key, value in data.items():
             name = self._name(f"data.{key}", key, names)
             try:
@@ -274,12 +337,12 @@ class _CaseBuilder:
     def _lets(self, names: dict[str, object]) -> tuple[tuple[str, str], ...]:
         lets = self.table.get("let", {})
         if not isinstance(lets, dict):
-            raise self.error("let", f"must be a table of named expressions, got {lets!r}")
+            raise self.error("let", f"must be a table of named expressions, got {_q(lets)}")
         out = []
         for key, text in lets.items():
             name = self._name(f"let.{key}", key, names)
             if not isinstance(text, str):
-                raise self.error(f"let.{key}", f"must be an expression (text), got {text!r}")
+                raise self.error(f"let.{key}", f"must be an expression (text), got {_q(text)}")
             names[name] = self.parse(f"let.{key}", text, names)
             out.append((name, text))
         return tuple(out)
@@ -301,11 +364,11 @@ class _CaseBuilder:
             for i, item in enumerate(f):
                 value = self.parse(f"f[{i}]", item, names)
                 if is_array(value):
-                    raise self.error(f"f[{i}]", f"each output must be scalar, {item!r} has shape {shape_of(value)}")
+                    raise self.error(f"f[{i}]", f"each output must be scalar, {_q(item)} has shape {shape_of(value)}")
                 outputs_list.append(value)
             outputs, scalar, text = tuple(outputs_list), False, tuple(f)
         else:
-            raise self.error("f", f"must be an expression or a list of expressions, got {f!r}")
+            raise self.error("f", f"must be an expression or a list of expressions, got {_q(f)}")
         if len(outputs) > MAX_OUTPUTS:
             raise self.error("f", f"more than {MAX_OUTPUTS} outputs (the limit)")
         symbols = {s for v in names.values() if isinstance(v, (sympy.Symbol, np.ndarray)) for s in _symbols_of(v)}
@@ -324,11 +387,11 @@ class _CaseBuilder:
         elif isinstance(at, list) and all(isinstance(p, dict) for p in at):
             tables = list(at)
         elif at is not None:
-            raise self.error("at", f"must be a table of values or a list of them, got {at!r}")
+            raise self.error("at", f"must be a table of values or a list of them, got {_q(at)}")
         points = [self._point(i if len(tables) > 1 else None, p, variables) for i, p in enumerate(tables)]
         sample = t.get("sample", 0)
         if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample <= MAX_POINTS:
-            raise self.error("sample", f"must be a whole number from 0 to {MAX_POINTS}, got {sample!r}")
+            raise self.error("sample", f"must be a whole number from 0 to {MAX_POINTS}, got {_q(sample)}")
         points.extend(self._sample(sample, variables))
         if not points:
             raise self.error("at", "is required (or 'sample' with a 'domain')")
@@ -345,12 +408,12 @@ class _CaseBuilder:
         coords: list[sympy.Expr] = []
         for var in variables:
             if var.name not in table:
-                raise self.error(field, f"gives no value for {var.name!r}")
+                raise self.error(field, f"gives no value for {_q(var.name)}")
             value = table[var.name]
             got = _nested_shape(value)
             if got != var.shape:
                 raise self.error(
-                    f"{field}.{var.name}", f"has shape {got}, but the variable has shape {var.shape}: {value!r}"
+                    f"{field}.{var.name}", f"has shape {got}, but the variable has shape {var.shape}: {_q(value)}"
                 )
             items = list(np.asarray(value, dtype=object).flat) if got else [value]
             for item in items:
@@ -363,7 +426,7 @@ class _CaseBuilder:
     def _sample(self, count: int, variables: tuple[Variable, ...]) -> list[tuple[sympy.Expr, ...]]:
         domain = self.table.get("domain", {})
         if not isinstance(domain, dict):
-            raise self.error("domain", f"must be a table of [low, high] per variable, got {domain!r}")
+            raise self.error("domain", f"must be a table of [low, high] per variable, got {_q(domain)}")
         known = [v.name for v in variables]
         bounds = {}
         for key, interval in domain.items():
@@ -376,7 +439,7 @@ class _CaseBuilder:
                 and all(np.isfinite(interval))
             )
             if not ok:
-                raise self.error(f"domain.{key}", f"must be [low, high] with low < high, got {interval!r}")
+                raise self.error(f"domain.{key}", f"must be [low, high] with low < high, got {_q(interval)}")
             bounds[key] = (float(interval[0]), float(interval[1]))
         rng = np.random.default_rng(stable_seed(self.case_id))
         points = []
@@ -393,11 +456,11 @@ class _CaseBuilder:
     def _vectors(self, field: str, length: int, *, normalise: bool) -> tuple[tuple[sympy.Expr, ...], ...]:
         raw = self.table.get(field, [])
         if not isinstance(raw, list):
-            raise self.error(field, f"must be a list of vectors, got {raw!r}")
+            raise self.error(field, f"must be a list of vectors, got {_q(raw)}")
         vectors = []
         for i, vector in enumerate(raw):
             if not isinstance(vector, list) or len(vector) != length:
-                raise self.error(f"{field}[{i}]", f"must be a list of {length} numbers, got {vector!r}")
+                raise self.error(f"{field}[{i}]", f"must be a list of {length} numbers, got {_q(vector)}")
             try:
                 exact = [to_number(x) for x in vector]
             except ExpressionError as exc:
@@ -415,7 +478,7 @@ class _CaseBuilder:
         if raw is None:
             return None
         if not isinstance(raw, dict):
-            raise self.error("descent", f"must be a table {{ rate, start, steps }}, got {raw!r}")
+            raise self.error("descent", f"must be a table {{ rate, start, steps }}, got {_q(raw)}")
         for key in raw:
             if key not in ("rate", "start", "steps"):
                 raise self.error(f"descent.{key}", f"unknown key{nearest(key, ['rate', 'start', 'steps'])}")
@@ -423,25 +486,25 @@ class _CaseBuilder:
             raise self.error("descent", "needs a scalar function (a gradient problem)")
         rate = self.parse("descent.rate", raw.get("rate"), {})
         if is_array(rate) or not rate.is_number or not rate > 0:  # type: ignore[union-attr]
-            raise self.error("descent.rate", f"must be a positive constant, got {raw.get('rate')!r}")
+            raise self.error("descent.rate", f"must be a positive constant, got {_q(raw.get('rate'))}")
         start_raw = raw.get("start")
         start_list = start_raw if isinstance(start_raw, list) else [start_raw]
         if len(start_list) != n:
-            raise self.error("descent.start", f"must give {n} number(s), got {start_raw!r}")
+            raise self.error("descent.start", f"must give {n} number(s), got {_q(start_raw)}")
         try:
             start = tuple(to_number(x) for x in start_list)
         except ExpressionError as exc:
             raise self.error("descent.start", str(exc)) from None
         steps = raw.get("steps")
         if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_DESCENT_STEPS:
-            raise self.error("descent.steps", f"must be a whole number from 1 to {MAX_DESCENT_STEPS}, got {steps!r}")
+            raise self.error("descent.steps", f"must be a whole number from 1 to {MAX_DESCENT_STEPS}, got {_q(steps)}")
         return Descent(rate, start, steps)  # type: ignore[arg-type]
 
     # claims ------------------------------------------------------------------------------
     def _claims(self, names: Mapping[str, object], shape: "_CaseShape", *, single_point: bool) -> tuple[ClaimEntry, ...]:
         raw = self.table.get("claims", {})
         if not isinstance(raw, dict):
-            raise self.error("claims", f"must be a table of claims, got {raw!r}")
+            raise self.error("claims", f"must be a table of claims, got {_q(raw)}")
         entries: list[ClaimEntry] = []
         for key, value in raw.items():
             field = f"claims.{key}"
@@ -542,7 +605,7 @@ class _ClaimReader:
             if len(shape.variables) == 1:
                 array = self._array(value, shape.variables[0].shape)
                 return self._entries(Quantity.JACOBIAN, array.reshape(1, shape.n))
-            raise self.error(f"must list one entry per variable ({len(shape.variables)}), got {value!r}")
+            raise self.error(f"must list one entry per variable ({len(shape.variables)}), got {_q(value)}")
         flat: list[sympy.Expr] = []
         for var, item in zip(shape.variables, value):
             flat.extend(self._array(item, var.shape).flat)
@@ -554,7 +617,7 @@ class _ClaimReader:
         source = {"directional": "directions", "jvp": "tangents", "vjp": "cotangents"}[key]
         width = shape.n if key == "vjp" else shape.m
         if not isinstance(self.value, list) or len(self.value) != count:
-            raise self.error(f"must list one entry per item of '{source}' ({count}), got {self.value!r}")
+            raise self.error(f"must list one entry per item of '{source}' ({count}), got {_q(self.value)}")
         rows = []
         for item in self.value:
             one = width == 1 and not isinstance(item, list)
@@ -577,7 +640,7 @@ class _ClaimReader:
         if isinstance(value, list):
             got = _nested_shape(value)
             if got is None:
-                raise self.error(f"nested lists are ragged: {value!r}")
+                raise self.error(f"nested lists are ragged: {_q(value)}")
             items = [self._scalar(v) for v in np.asarray(value, dtype=object).flat]
             array = np.empty(len(items), dtype=object)
             array[:] = items
@@ -589,13 +652,13 @@ class _ClaimReader:
             if array.size == int(np.prod(want)) and array.ndim <= 1 and len(want) <= 1:
                 array = array.reshape(want)
             else:
-                raise self.error(f"has shape {array.shape}, expected {want}: {value!r}")
+                raise self.error(f"has shape {array.shape}, expected {want}: {_q(value)}")
         return array
 
     def _scalar(self, value: object) -> sympy.Expr:
         parsed = self.builder.parse(self.field, value, self.names)
         if is_array(parsed):
-            raise self.error(f"expected a scalar entry, {value!r} is an array")
+            raise self.error(f"expected a scalar entry, {_q(value)} is an array")
         return parsed  # type: ignore[return-value]
 
 
@@ -635,7 +698,9 @@ def _constant(value: object) -> object:
     if isinstance(value, list):
         shape = _nested_shape(value)
         if shape is None:
-            raise ExpressionError(f"nested lists are ragged: {value!r}")
+            raise ExpressionError(f"nested lists are ragged: {_q(value)}")
+        if math.prod(shape) > LIMITS.max_array_size:
+            raise ExpressionError(f"an array of shape {shape} is larger than the limit of {LIMITS.max_array_size} entries")
         items = [to_number(v) for v in np.asarray(value, dtype=object).flat]
         array = np.empty(len(items), dtype=object)
         array[:] = items

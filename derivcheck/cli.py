@@ -1,12 +1,15 @@
 """The command line: argument parsing and terminal output only. ``main(argv)`` returns the exit code.
 
 Exit codes: 0 every case came out as expected; 1 a case failed; 2 a case or file could not be
-loaded or evaluated (or the command line was wrong).
+loaded or evaluated, or timed out (or the command line was wrong); 130 interrupted (Ctrl-C), after
+printing and writing the results finished so far.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:  # heavy modules are imported only when a command runs
     from .runner import CaseResult
 
-EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(run)
     run.add_argument("--json", metavar="FILE", type=Path, help="write every result as JSON to FILE")
     run.add_argument("-v", "--verbose", action="store_true", help="print every compared entry")
+    run.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
+                     help="run N cases at once, in worker processes (0: one per CPU; default 1); "
+                          "the output order does not change")
+    run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                     help=f"stop a case after SECONDS and report it as timed out (default {_default_timeout():g}; "
+                          "0: no limit, and with -j 1 cases run in this process)")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (there is none anyway when stderr is not a terminal or NO_COLOR is set)")
 
     listing = sub.add_parser("list", help="print the cases found, without running them")
     _add_selection(listing)
@@ -40,6 +51,32 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="FILE", type=Path, default=Path("report.md"),
                         help="the markdown file to write (assets go in a folder beside it)")
     return parser
+
+
+def _default_timeout() -> float:
+    from .execute import DEFAULT_TIMEOUT  # a light module: no SymPy, no torch
+
+    return DEFAULT_TIMEOUT
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of jobs (0 for one per CPU), got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected seconds as a number >= 0 (0 for no limit), got {text!r}")
+    return value
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
@@ -56,11 +93,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     if missing:
         print(f"derivcheck: error: no such file or folder: {missing[0]}", file=sys.stderr)
         return EXIT_ERROR
-    if args.command == "list":
-        return _list(args, out)
-    if args.command == "report":
-        return _report(args, out)
-    return _run(args, out)
+    try:
+        if args.command == "list":
+            return _list(args, out)
+        if args.command == "report":
+            return _report(args, out)
+        return _run(args, out)
+    except KeyboardInterrupt:
+        print("derivcheck: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _load(args: argparse.Namespace):  # -> (cases, errors)
@@ -92,21 +133,53 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from .output import render_case, render_summary, write_json
-    from .runner import error_result, run_case
+    from .execute import DEFAULT_TIMEOUT, Pool, WorkerStartError
+    from .progress import Progress
 
-    cases, errors = _load(args)
-    results: list[CaseResult] = [error_result(e) for e in errors]
-    for case in cases:
-        result = run_case(case)
-        results.append(result)
-        print(render_case(result, verbose=args.verbose), file=out, flush=True)
-    for result in results[: len(errors)]:
+    jobs = args.jobs or os.cpu_count() or 1
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else (args.timeout or None)
+    results: list[CaseResult] = []
+    interrupted = False
+    with Pool(jobs=jobs, timeout=timeout) as pool:  # the workers' engines load while the cases do
+        cases, errors = _load(args)
+        from .output import render_case, render_summary, write_json
+        from .runner import error_result
+
+        progress = Progress(len(cases), enabled=False if args.no_progress else None)
+
+        def show(result: CaseResult) -> None:
+            results.append(result)
+            progress.clear()
+            print(render_case(result, verbose=args.verbose), file=out, flush=True)
+            progress.update(len(results))
+
+        try:
+            for result in pool.run(cases, on_wait=progress.update):
+                show(result)
+        except KeyboardInterrupt:
+            interrupted = True
+            for result in pool.unreported():
+                show(result)
+        except WorkerStartError as exc:
+            progress.close()
+            print(f"derivcheck: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        finally:
+            progress.close()
+    if interrupted:
+        print(f"interrupted: {len(results)} of {len(cases)} cases finished; the others did not run", file=out)
+    load_errors = [error_result(e) for e in errors]
+    for result in load_errors:
         print(render_case(result, verbose=args.verbose), file=out)
-    print(render_summary(results), file=out)
+    results.extend(load_errors)
+    print(render_summary(results), file=out, flush=True)
     if args.json:
-        write_json(results, args.json)
-    return exit_code(results)
+        try:
+            write_json(results, args.json)
+        except OSError as exc:
+            print(f"derivcheck: error: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_ERROR
+    return EXIT_INTERRUPTED if interrupted else exit_code(results)
 
 
 def exit_code(results: Sequence["CaseResult"]) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,17 +30,56 @@ Value = sympy.Expr | np.ndarray
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds checked before any evaluation; each error names the limit it broke."""
+    """Bounds checked before any evaluation; each error names the limit it broke.
 
-    max_length: int = 4000
-    max_depth: int = 48
-    max_nodes: int = 2000
-    max_int_bits: int = 128
-    max_exponent: int = 1000
-    max_array_size: int = 100_000
+    Text is bounded first (length, nesting, parts), then every value as it is built: numbers
+    (digits), exponents and exponent towers, array sizes, the element operations one case may
+    spend, and the size of each scalar expression written out as a tree, which catches growth
+    that doubles with every ``let`` (``a2 = a1*a1``, ``a3 = a2*a2``, ...).
+    """
+
+    max_length: int = 4000  # characters of one expression
+    max_depth: int = 48  # nesting of the syntax tree
+    max_nodes: int = 2000  # parts of the syntax tree
+    max_int_bits: int = 128  # integer literals
+    max_exponent: int = 1000  # |e| of a constant exponent
+    max_digits: int = 1000  # decimal digits of any exact number built by arithmetic
+    max_tower: int = 4  # height of an exponent tower (x**y**z is 2; exp counts as a power)
+    max_array_size: int = 100_000  # entries of one array
+    max_operations: int = 2_000_000  # element operations one case may spend building values
+    max_tree_size: int = 200_000  # parts of one scalar expression written out as a tree
 
 
 LIMITS = Limits()
+
+
+class Budget:
+    """What one case has spent building values, shared by every expression of the case.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> budget = Budget()
+    >>> x = sympy.Symbol("x", real=True)
+    >>> _ = parse("x + 1", {"x": x}, budget=budget)
+    >>> budget.operations
+    1
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or LIMITS
+        self.operations = 0
+        self.sizes: dict[sympy.Basic, int] = {}  # tree size of every node already checked
+        self.towers: dict[sympy.Basic, int] = {}
+
+    def spend(self, count: int) -> None:
+        """Count ``count`` element operations; raise once the case's allowance is used up."""
+        self.operations += count
+        if self.operations > self.limits.max_operations:
+            raise ExpressionError(
+                f"building this case takes more than {self.limits.max_operations} element "
+                f"operations (the limit max_operations)"
+            )
 
 CONSTANTS: Mapping[str, sympy.Expr] = {"pi": sympy.pi, "E": sympy.E}
 
@@ -64,7 +104,13 @@ FUNCTIONS = tuple(sorted({*ELEMENTWISE_1, *ELEMENTWISE_2, "log", *ARRAY_FUNCTION
 RESERVED = frozenset(FUNCTIONS) | frozenset(CONSTANTS)
 
 
-def parse(text: str, names: Mapping[str, Value] | None = None, *, limits: Limits = LIMITS) -> Value:
+def parse(
+    text: str,
+    names: Mapping[str, Value] | None = None,
+    *,
+    limits: Limits = LIMITS,
+    budget: Budget | None = None,
+) -> Value:
     """Parse case-language text into a SymPy scalar or a NumPy object array of them.
 
     Parameters
@@ -74,7 +120,9 @@ def parse(text: str, names: Mapping[str, Value] | None = None, *, limits: Limits
     names : mapping, optional
         Values of the names the text may use (variables, intermediates, constants).
     limits : Limits
-        Bounds on length, nesting, literal size and exponents.
+        Bounds on length, nesting, literal size, exponents, array sizes and growth.
+    budget : Budget, optional
+        The allowance of a whole case, when this text is one of several (``let``, ``f``, claims).
 
     Returns
     -------
@@ -94,25 +142,55 @@ def parse(text: str, names: Mapping[str, Value] | None = None, *, limits: Limits
     x**2 + sin(x)
     """
     if not isinstance(text, str):
-        raise ExpressionError(f"expected an expression as text, got {text!r}")
+        raise ExpressionError(f"expected an expression as text, got {_short(repr(text))}")
     if len(text) > limits.max_length:
         raise ExpressionError(
-            f"expression is {len(text)} characters long; the limit is {limits.max_length}"
+            f"expression is {len(text)} characters long; the limit (max_length) is {limits.max_length}"
         )
+    _check_characters(text)
     if not text.strip():
         raise ExpressionError("expression is empty")
     try:
-        tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error says it
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"cannot parse {text!r}: {exc.msg}") from None
-    except (RecursionError, MemoryError, ValueError):
+        raise ExpressionError(f"cannot parse {_short(text)!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
         raise ExpressionError(
-            f"cannot parse {_short(text)!r}: nesting exceeds the limit of {limits.max_depth}"
+            f"cannot parse {_short(text)!r}: nesting exceeds the limit (max_depth) of {limits.max_depth}"
         ) from None
     _check_shape_of_tree(tree, text, limits)
-    value = _Builder(dict(names or {}), limits).build(tree.body)
-    _check_built(value, limits)
+    budget = budget if budget is not None else Budget(limits)
+    try:
+        value = _Builder(dict(names or {}), limits, budget).build(tree.body)
+        _check_built(value, text, budget)
+    except ExpressionError:
+        raise
+    except RecursionError:
+        raise ExpressionError(
+            f"{_short(text)!r} nests too deeply to build (the limit max_depth is {limits.max_depth})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - SymPy may refuse a value in its own way; keep one error type
+        raise ExpressionError(
+            f"cannot build {_short(text)!r}: {type(exc).__name__}: {_short(str(exc), 120)}"
+        ) from None
     return value
+
+
+# Characters pasted from typeset mathematics, and what the case language spells them as.
+_LOOKALIKES = {"\u2212": "-", "\u00d7": "*", "\u22c5": "*", "\u00b7": "*", "\u2013": "-", "\u00b2": "**2"}
+
+
+def _check_characters(text: str) -> None:
+    """The case language is printable ASCII: no look-alike letters folded into names by Python."""
+    for ch in text:
+        if ch in "\t\n\r" or " " <= ch <= "~":
+            continue
+        hint = f" (write {_LOOKALIKES[ch]!r})" if ch in _LOOKALIKES else ""
+        raise ExpressionError(
+            f"character {ch!r} (U+{ord(ch):04X}) is not allowed; expressions are printable ASCII{hint}"
+        )
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -128,26 +206,80 @@ def _check_shape_of_tree(tree: ast.AST, text: str, limits: Limits) -> None:
         count += 1
         if depth > limits.max_depth:
             raise ExpressionError(
-                f"expression {_short(text)!r} nests deeper than the limit of {limits.max_depth}"
+                f"expression {_short(text)!r} nests deeper than the limit (max_depth) of {limits.max_depth}"
             )
         if count > limits.max_nodes:
             raise ExpressionError(
-                f"expression {_short(text)!r} has more than {limits.max_nodes} parts (the limit)"
+                f"expression {_short(text)!r} has more than {limits.max_nodes} parts (the limit max_nodes)"
             )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
-def _check_built(value: Value, limits: Limits) -> None:
-    """Reject results whose powers grew past the limit once SymPy combined them."""
-    items = value.flat if isinstance(value, np.ndarray) else (value,)
-    for item in items:
-        for node in sympy.preorder_traversal(item):
-            if isinstance(node, sympy.Pow) and node.exp.is_Number:
-                if abs(node.exp) > limits.max_exponent:
-                    raise ExpressionError(
-                        f"exponent {node.exp} in {_short(str(node))!r} exceeds the limit of "
-                        f"{limits.max_exponent}"
-                    )
+_NOT_FINITE = (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan)
+_LOG10_2 = math.log10(2)
+
+
+def _digits(number: sympy.Rational) -> int:
+    """Decimal digits of the larger of numerator and denominator (about)."""
+    return int(max(int(number.p).bit_length(), int(number.q).bit_length()) * _LOG10_2) + 1
+
+
+def _check_built(value: Value, text: str, budget: Budget) -> None:
+    """Check every node of a built value once (the walk shares nodes across a case's values)."""
+    limits = budget.limits
+    for item in _flat(value):
+        size = _walk(item, text, budget)
+        if size > limits.max_tree_size:
+            raise ExpressionError(
+                f"{_short(text)!r} grows to {size} parts when written out; the limit (max_tree_size) "
+                f"is {limits.max_tree_size} (does each let square the one before?)"
+            )
+
+
+def _walk(root: sympy.Basic, text: str, budget: Budget) -> int:
+    """Tree size of ``root``, visiting each distinct node once; checks each node on the way."""
+    sizes, towers, limits = budget.sizes, budget.towers, budget.limits
+    stack: list[tuple[sympy.Basic, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in sizes:
+            continue
+        if not ready:
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in node.args if arg not in sizes)
+            continue
+        _check_node(node, text, limits)
+        sizes[node] = 1 + sum(sizes[arg] for arg in node.args)
+        if isinstance(node, sympy.Pow):
+            tower = max(towers[node.base], 1 + towers[node.exp])
+        elif isinstance(node, sympy.exp):
+            tower = 1 + towers[node.args[0]]
+        else:
+            tower = max((towers[arg] for arg in node.args), default=0)
+        if tower > limits.max_tower:
+            raise ExpressionError(
+                f"exponent tower of height {tower} in {_short(str(node))!r}; the limit (max_tower) "
+                f"is {limits.max_tower}"
+            )
+        towers[node] = tower
+    return sizes[root]
+
+
+def _check_node(node: sympy.Basic, text: str, limits: Limits) -> None:
+    if node in _NOT_FINITE:
+        raise ExpressionError(f"{_short(text)!r} is infinite or undefined ({node}): a division by zero or log(0)?")
+    if node is sympy.I:
+        raise ExpressionError(f"{_short(text)!r} is not a real number (it involves sqrt(-1))")
+    if node.is_Rational and _digits(node) > limits.max_digits:  # type: ignore[arg-type]
+        raise ExpressionError(
+            f"the number {_short(str(node), 40)} in {_short(text)!r} has about {_digits(node)} digits; "  # type: ignore[arg-type]
+            f"the limit (max_digits) is {limits.max_digits}"
+        )
+    if isinstance(node, sympy.Pow) and node.exp.is_Number and abs(node.exp) > limits.max_exponent:
+        raise ExpressionError(
+            f"exponent {_short(str(node.exp), 40)} in {_short(str(node))!r} exceeds the limit "
+            f"(max_exponent) of {limits.max_exponent}"
+        )
 
 
 def is_array(value: Value) -> bool:
@@ -161,13 +293,20 @@ def shape_of(value: Value) -> tuple[int, ...]:
 
 
 def to_number(value: object) -> sympy.Expr:
-    """A Python number from TOML as an exact SymPy number (floats by their decimal text)."""
+    """A Python number from TOML as an exact SymPy number (floats by their decimal text).
+
+    Examples
+    --------
+    >>> to_number(0.1)
+    1/10
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ExpressionError(f"expected a number, got {value!r}")
+        raise ExpressionError(f"expected a number, got {_short(repr(value))}")
     if isinstance(value, int):
         if value.bit_length() > LIMITS.max_int_bits:
             raise ExpressionError(
-                f"integer {_short(str(value))} is larger than the limit of {LIMITS.max_int_bits} bits"
+                f"integer with {value.bit_length()} bits is larger than the limit (max_int_bits) "
+                f"of {LIMITS.max_int_bits} bits"
             )
         return sympy.Integer(value)
     if not math.isfinite(value):
@@ -180,16 +319,6 @@ def _normalise(value: object) -> Value:
     if isinstance(value, np.ndarray) and value.ndim == 0:
         return value.item()
     return value  # type: ignore[return-value]
-
-
-def _elementwise(fn: Callable[..., sympy.Expr], *args: Value) -> Value:
-    if not any(isinstance(a, np.ndarray) for a in args):
-        return fn(*args)
-    try:
-        return _normalise(np.frompyfunc(fn, len(args), 1)(*args))
-    except ValueError as exc:
-        shapes = " and ".join(str(shape_of(a)) for a in args)
-        raise ExpressionError(f"shapes {shapes} do not broadcast") from exc
 
 
 def _flat(value: Value) -> list[sympy.Expr]:
@@ -211,9 +340,43 @@ def _softmax(value: Value) -> Value:
 class _Builder:
     """Walks a checked ``ast`` tree and builds SymPy values. One method per node kind."""
 
-    def __init__(self, names: dict[str, Value], limits: Limits) -> None:
+    def __init__(self, names: dict[str, Value], limits: Limits, budget: Budget) -> None:
         self.names = names
         self.limits = limits
+        self.budget = budget
+
+    def _map(self, fn: Callable[..., sympy.Expr], *args: Value) -> Value:
+        """``fn`` element-wise with NumPy broadcasting, within the size and work limits."""
+        if not any(isinstance(a, np.ndarray) for a in args):
+            self.budget.spend(1)
+            return self._number_check(fn(*args))
+        try:
+            shape = np.broadcast_shapes(*(shape_of(a) for a in args))
+        except ValueError:
+            shapes = " and ".join(str(shape_of(a)) for a in args)
+            raise ExpressionError(f"shapes {shapes} do not broadcast") from None
+        self._size_check(shape)
+        self.budget.spend(math.prod(shape))
+        out = np.frompyfunc(lambda *a: self._number_check(fn(*a)), len(args), 1)(*args)
+        return _normalise(out)
+
+    def _size_check(self, shape: tuple[int, ...]) -> None:
+        size = math.prod(shape)
+        if size > self.limits.max_array_size:
+            raise ExpressionError(
+                f"an array of shape {shape} has {size} entries; the limit (max_array_size) is "
+                f"{self.limits.max_array_size}"
+            )
+
+    def _number_check(self, value: sympy.Expr) -> sympy.Expr:
+        """Stop numbers that grow by repeated arithmetic (2**999 * 2**999 * ...) as they grow."""
+        number = value.args[0] if isinstance(value, (sympy.Add, sympy.Mul)) and value.args else value
+        if isinstance(number, sympy.Rational) and _digits(number) > self.limits.max_digits:
+            raise ExpressionError(
+                f"a number grows to about {_digits(number)} digits; the limit (max_digits) is "
+                f"{self.limits.max_digits}"
+            )
+        return value
 
     def build(self, node: ast.AST) -> Value:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -250,7 +413,10 @@ class _Builder:
         shapes = {shape_of(item) for item in items}
         if len(shapes) != 1:
             raise ExpressionError(f"list items have different shapes {sorted(shapes)}")
-        out = np.empty((len(items), *shapes.pop()), dtype=object)
+        shape = (len(items), *shapes.pop())
+        self._size_check(shape)
+        self.budget.spend(math.prod(shape))
+        out = np.empty(shape, dtype=object)
         for i, item in enumerate(items):
             out[i] = item
         return out
@@ -259,7 +425,7 @@ class _Builder:
     def _UnaryOp(self, node: ast.UnaryOp) -> Value:
         operand = self.build(node.operand)
         if isinstance(node.op, ast.USub):
-            return _elementwise(lambda a: -a, operand)
+            return self._map(lambda a: -a, operand)
         if isinstance(node.op, ast.UAdd):
             return operand
         raise ExpressionError(f"operator {_describe(node.op)} is not allowed")
@@ -268,49 +434,56 @@ class _Builder:
         left, right = self.build(node.left), self.build(node.right)
         op = node.op
         if isinstance(op, ast.Add):
-            return _elementwise(lambda a, b: a + b, left, right)
+            return self._map(lambda a, b: a + b, left, right)
         if isinstance(op, ast.Sub):
-            return _elementwise(lambda a, b: a - b, left, right)
+            return self._map(lambda a, b: a - b, left, right)
         if isinstance(op, ast.Mult):
-            return _elementwise(lambda a, b: a * b, left, right)
+            return self._map(lambda a, b: a * b, left, right)
         if isinstance(op, ast.Div):
-            return _elementwise(self._divide, left, right)
+            return self._map(self._divide, left, right)
         if isinstance(op, ast.Pow):
-            return _elementwise(self._power, left, right)
+            return self._map(self._power, left, right)
         if isinstance(op, ast.MatMult):
             return self._matmul(left, right)
         raise ExpressionError(f"operator {_describe(op)} is not allowed")
 
     def _divide(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
         if b.is_zero:
-            raise ExpressionError(f"division by zero in ({a})/({b})")
+            raise ExpressionError(f"division by zero in ({_short(str(a), 40)})/({_short(str(b), 40)})")
         return a / b
 
     def _power(self, base: sympy.Expr, exponent: sympy.Expr) -> sympy.Expr:
         limit = self.limits.max_exponent
         if exponent.is_Number and abs(exponent) > limit:
             raise ExpressionError(
-                f"exponent {_short(str(exponent))} exceeds the limit of {limit}"
+                f"exponent {_short(str(exponent), 40)} exceeds the limit (max_exponent) of {limit}"
             )
-        if base.is_Number and exponent.is_Number and base != 0:
-            digits = abs(float(exponent)) * abs(math.log10(abs(float(base))))
-            if digits > limit:
+        if base.is_Rational and exponent.is_Number and abs(base) != 1 and base != 0:
+            size = max(math.log10(abs(int(base.p))) if base.p else 0.0, math.log10(int(base.q)))
+            digits = abs(float(exponent)) * size
+            if digits > self.limits.max_digits:
                 raise ExpressionError(
-                    f"{base}**{exponent} has about {digits:.0f} digits; the limit is {limit}"
+                    f"{_short(str(base), 30)}**{_short(str(exponent), 30)} has about {digits:.0f} digits; "
+                    f"the limit (max_digits) is {self.limits.max_digits}"
                 )
         if base.is_zero and exponent.is_Number and exponent < 0:
             raise ExpressionError(f"division by zero in ({base})**({exponent})")
+        if base.is_Number and base < 0 and exponent.is_Rational and not exponent.is_Integer:
+            raise ExpressionError(f"({base})**({exponent}) is not a real number")
         return base**exponent
 
     def _matmul(self, left: Value, right: Value) -> Value:
         if not (isinstance(left, np.ndarray) and isinstance(right, np.ndarray)):
             raise ExpressionError("'@' needs arrays on both sides")
-        try:
-            return _normalise(np.matmul(left, right))
+        try:  # the shape of the product, from small stand-ins
+            shape = np.matmul(np.zeros(left.shape, np.int8), np.zeros(right.shape, np.int8)).shape
         except ValueError:
             raise ExpressionError(
                 f"shapes {shape_of(left)} and {shape_of(right)} do not fit for '@'"
             ) from None
+        self._size_check(shape)
+        self.budget.spend(max(1, math.prod(shape)) * left.shape[-1])
+        return _normalise(np.matmul(left, right))
 
     # access ------------------------------------------------------------------------------
     def _Attribute(self, node: ast.Attribute) -> Value:
@@ -364,6 +537,8 @@ class _Builder:
                 f"only named functions can be called, not {_short(ast.unparse(node.func))!r}"
             )
         name = node.func.id
+        if name.startswith("__"):
+            raise ExpressionError(f"name {name!r} is not allowed (no dunder names)")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise ExpressionError(f"{name}() takes plain positional arguments only")
         if name not in FUNCTIONS:
@@ -382,28 +557,30 @@ class _Builder:
 
         if name in ELEMENTWISE_1:
             need(1)
-            return _elementwise(ELEMENTWISE_1[name], args[0])
+            return self._map(ELEMENTWISE_1[name], args[0])
         if name in ELEMENTWISE_2:
             need(2)
-            return _elementwise(ELEMENTWISE_2[name], args[0], args[1])
+            return self._map(ELEMENTWISE_2[name], args[0], args[1])
         if name == "log":
             need((1, 2))
             if len(args) == 1:
-                return _elementwise(sympy.log, args[0])
-            return _elementwise(lambda a, b: sympy.log(a) / sympy.log(b), args[0], args[1])
+                return self._map(sympy.log, args[0])
+            return self._map(lambda a, b: self._divide(sympy.log(a), sympy.log(b)), args[0], args[1])
         if name == "dot":
             need(2)
             a, b = args
             if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
-                return _elementwise(lambda p, q: p * q, a, b)
+                return self._map(lambda p, q: p * q, a, b)
             if a.ndim == 1 and b.ndim == 1:
                 if a.shape != b.shape:
                     raise ExpressionError(f"dot() of shapes {a.shape} and {b.shape}")
+                self.budget.spend(a.size)
                 return sympy.Add(*(p * q for p, q in zip(a, b)))
             return self._matmul(a, b)
         need(1)
         (arg,) = args
         entries = _flat(arg)
+        self.budget.spend(2 * len(entries))
         if name == "sum":
             return sympy.Add(*entries)
         if name == "mean":

@@ -1,7 +1,11 @@
 """The exact engine: SymPy derivatives, evaluated at exact points to high precision.
 
-Points are exact rationals, so every value here is correct to ``DIGITS`` significant digits
-(SymPy's ``evalf`` raises its working precision until it gets them).
+Points are exact rationals. ``evaluate`` walks the expression once per point over mpmath at two
+working precisions, sharing every repeated sub-expression (across all the entries evaluated at
+the same ``Point``); when the two agree to more than ``DIGITS`` digits the value is certified,
+and otherwise (heavy cancellation, a function it does not know) SymPy's ``evalf`` decides, which
+raises its working precision until it has the digits. Either way every value is correct to
+``DIGITS`` significant digits.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 import sympy
 
 from .errors import EvaluationError
+from .exact_eval import Failure, Point, Unsupported
 from .functions import KINKED
 from .model import Case, Quantity
 
@@ -44,20 +49,58 @@ def derive(symbols: Sequence[sympy.Symbol], outputs: Sequence[sympy.Expr], *, or
     [[2*x*y, x**2]]
     """
     m, n = len(outputs), len(symbols)
+    zero = sympy.Integer(0)
     jacobian = np.empty((m, n), dtype=object)
     for i, out in enumerate(outputs):
+        free = out.free_symbols
+        real = _as_real(out)
         for j, sym in enumerate(symbols):
-            jacobian[i, j] = sympy.diff(out, sym) if sym in out.free_symbols else sympy.Integer(0)
+            jacobian[i, j] = _diff(real, sym) if sym in free else zero
     hessian = None
     if order >= 2:
         hessian = np.empty((m, n, n), dtype=object)
         for i in range(m):
             for j in range(n):
+                d = jacobian[i, j]
+                free = d.free_symbols
+                real = _as_real(d)
                 for k in range(j, n):
-                    d = jacobian[i, j]
-                    value = sympy.diff(d, symbols[k]) if symbols[k] in d.free_symbols else sympy.Integer(0)
+                    value = _diff(real, symbols[k]) if symbols[k] in free else zero
                     hessian[i, j, k] = hessian[i, k, j] = value
     return Symbolic(tuple(symbols), tuple(outputs), jacobian, hessian)
+
+
+class _RealAbs(sympy.Function):
+    """|u| for a u that is real wherever the case is defined, which SymPy cannot always tell
+    (acos(0.9 sin x)); its derivative is then sign(u) u', not SymPy's re/im formula."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return _RealSign(self.args[0])
+
+
+class _RealSign(sympy.Function):
+    """sign(u) for a real u; its derivative is 2 DiracDelta(u) u'."""
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return 2 * sympy.DiracDelta(self.args[0])
+
+
+def _as_real(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with |u| and sign(u) marked real (every value of a case is real or an error)."""
+    if not expr.has(sympy.Abs, sympy.sign):
+        return expr
+    return expr.replace(sympy.Abs, _RealAbs).replace(sympy.sign, _RealSign)
+
+
+def _diff(expr: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
+    derivative = sympy.diff(expr, symbol)
+    if derivative.has(_RealAbs, _RealSign):
+        derivative = derivative.replace(_RealAbs, sympy.Abs).replace(_RealSign, sympy.sign)
+    return derivative
 
 
 def derive_case(case: Case, *, order: int | None = None) -> Symbolic:
@@ -66,9 +109,13 @@ def derive_case(case: Case, *, order: int | None = None) -> Symbolic:
     return derive(case.symbols, case.outputs, order=order or (2 if wants_hessian else 1))
 
 
-def substitution(symbols: Sequence[sympy.Symbol], point: Sequence[sympy.Expr]) -> dict:
-    """The map from each input symbol to its exact coordinate."""
-    return dict(zip(symbols, point))
+def substitution(symbols: Sequence[sympy.Symbol], point: Sequence[sympy.Expr]) -> Point:
+    """The map from each input symbol to its exact coordinate (a read-only dict).
+
+    Values computed by ``evaluate`` at it are remembered on it, so the entries of a Jacobian
+    share the work on their common sub-expressions.
+    """
+    return Point(zip(symbols, point))
 
 
 def evaluate(expr: sympy.Expr, subs: dict, *, digits: int = DIGITS) -> sympy.Float:
@@ -79,22 +126,52 @@ def evaluate(expr: sympy.Expr, subs: dict, *, digits: int = DIGITS) -> sympy.Flo
     EvaluationError
         When the value is not a finite real number; the message names the smallest
         sub-expression responsible (for example ``log(x - 1)`` at x = 1).
+
+    Examples
+    --------
+    >>> x = sympy.Symbol("x", real=True)
+    >>> evaluate(sympy.sin(x), {x: sympy.Rational(1, 2)})
+    0.4794255386042030002732879352155714
+    >>> evaluate(sympy.log(x - 1), {x: sympy.Rational(1, 2)})
+    Traceback (most recent call last):
+    ...
+    derivcheck.errors.EvaluationError: 'log(x - 1)' is not a real number (log of -0.5) at this point
     """
-    value = sympy.sympify(expr).xreplace(subs)
+    expr = expr if isinstance(expr, sympy.Basic) else sympy.sympify(expr)
+    point = subs if isinstance(subs, Point) else Point(subs)
     try:
+        value = point.certified(expr, digits)
+    except Unsupported:
+        value = None  # a node the fast walk does not know: evalf decides
+    if isinstance(value, Failure):
+        raise value.error()
+    if value is not None:
+        return sympy.Float(value, digits)
+    return _evalf(expr, subs, digits)
+
+
+def _evalf(expr: sympy.Expr, subs: dict, digits: int) -> sympy.Float:
+    """SymPy's own evaluation: slower, but it raises its precision until it has the digits."""
+    try:
+        value = expr.xreplace({k: sympy.sympify(v) for k, v in subs.items()})
         number = value.evalf(digits, chop=False)
-    except (ZeroDivisionError, ValueError, TypeError) as exc:  # SymPy signals some poles this way
+    except (ArithmeticError, ValueError, TypeError) as exc:  # SymPy signals some poles this way
         raise EvaluationError(f"{_culprit(expr, subs)} cannot be evaluated here ({exc})") from None
     if not _finite_real(number):
-        raise EvaluationError(f"{_culprit(expr, subs)} is {_describe(number)} at this point")
+        real, imaginary = number.as_real_imag()
+        if _finite_real(real) and imaginary.is_Number and abs(imaginary) <= abs(real) * sympy.Float(10) ** -digits:
+            number = real  # a spurious imaginary zero, such as 0.e-44*I
+        else:
+            raise EvaluationError(f"{_culprit(expr, subs)} is {_describe(number)} at this point")
     return sympy.Float(number, digits)
 
 
 def evaluate_array(exprs: np.ndarray, subs: dict, *, digits: int = DIGITS) -> np.ndarray:
     """``evaluate`` over an object array, keeping its shape."""
+    point = subs if isinstance(subs, Point) else Point(subs)
     out = np.empty(exprs.shape, dtype=object)
     for index in np.ndindex(exprs.shape):
-        out[index] = evaluate(exprs[index], subs, digits=digits)
+        out[index] = evaluate(exprs[index], point, digits=digits)
     return out
 
 
@@ -107,11 +184,19 @@ def kinks(outputs: Sequence[sympy.Expr], subs: dict) -> list[sympy.Expr]:
     >>> kinks([sympy.Abs(x) + sympy.Max(x, y)], {x: 0, y: 1})
     [Abs(x)]
     """
+    point = subs if isinstance(subs, Point) else Point(subs)
     found: list[sympy.Expr] = []
+    seen: set[sympy.Basic] = set()
     for out in outputs:
-        for node in sympy.preorder_traversal(out):
-            if isinstance(node, KINKED) and node not in found and _switches_here(node, subs):
+        stack = [out]
+        while stack:  # each distinct node once, in preorder
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if isinstance(node, KINKED) and _switches_here(node, point):
                 found.append(node)
+            stack.extend(reversed(node.args))
     return found
 
 
