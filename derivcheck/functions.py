@@ -7,8 +7,8 @@ explainer and the computational graph all read the rule from one place.
 from __future__ import annotations
 
 import sympy
-from sympy.core.evalf import prec_to_dps
 from sympy import Function, Heaviside, Max, S, exp, log
+from sympy.core.evalf import prec_to_dps
 
 
 def _evalf_of(rewritten: sympy.Expr, prec: int) -> sympy.Expr:
@@ -21,7 +21,12 @@ def _evalf_of(rewritten: sympy.Expr, prec: int) -> sympy.Expr:
     return sympy.Float._new(value._mpf_, prec) if value.is_Float else value
 
 
-class sigmoid(Function):  # noqa: N801 - lower-case like SymPy's own functions
+def _power(exp: object, base: str) -> str:
+    """SymPy passes ``exp`` when the function is raised to a power: sigma(x)^2."""
+    return base if exp is None else f"{base}^{{{exp}}}"
+
+
+class sigmoid(Function):
     """The logistic function 1 / (1 + exp(-x)); its derivative is sigmoid(x) (1 - sigmoid(x))."""
 
     nargs = 1
@@ -45,11 +50,11 @@ class sigmoid(Function):  # noqa: N801 - lower-case like SymPy's own functions
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
 
-    def _latex(self, printer: object) -> str:
-        return r"\sigma\left(%s\right)" % printer._print(self.args[0])  # type: ignore[attr-defined]
+    def _latex(self, printer: object, exp: object = None) -> str:
+        return _power(exp, r"\sigma\left(%s\right)" % printer._print(self.args[0]))  # type: ignore[attr-defined]
 
 
-class softplus(Function):  # noqa: N801
+class softplus(Function):
     """log(1 + exp(x)); its derivative is sigmoid(x)."""
 
     nargs = 1
@@ -72,11 +77,11 @@ class softplus(Function):  # noqa: N801
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
 
-    def _latex(self, printer: object) -> str:
-        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])  # type: ignore[attr-defined]
+    def _latex(self, printer: object, exp: object = None) -> str:
+        return _power(exp, r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0]))  # type: ignore[attr-defined]
 
 
-class relu(Function):  # noqa: N801
+class relu(Function):
     """max(0, x); its derivative is Heaviside(x), undefined at 0 (a kink)."""
 
     nargs = 1
@@ -99,8 +104,8 @@ class relu(Function):  # noqa: N801
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
 
-    def _latex(self, printer: object) -> str:
-        return r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0])  # type: ignore[attr-defined]
+    def _latex(self, printer: object, exp: object = None) -> str:
+        return _power(exp, r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0]))  # type: ignore[attr-defined]
 
 
 #: Functions whose derivative jumps somewhere: where their argument crosses 0 (or two arguments

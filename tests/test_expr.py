@@ -130,3 +130,8 @@ def test_shape_errors_name_the_shapes() -> None:
 def test_exponent_limits_refuse_towers(text: str) -> None:
     with pytest.raises(ExpressionError, match="limit"):
         parse(text, {"x": x})
+
+
+def test_added_functions_print_as_latex_even_when_raised_to_a_power() -> None:
+    assert sympy.latex(sigmoid(x) ** 2) == r"\sigma\left(x\right)^{2}"
+    assert sympy.latex(relu(x)) == r"\operatorname{relu}\left(x\right)"
