@@ -420,22 +420,13 @@ def kinks(expr: sympy.Expr, point: Mapping[sympy.Symbol, sympy.Expr]) -> tuple[s
     >>> kinks(relu(x) + x, {x: 0})[0].startswith("relu(x) at x = 0")
     True
     """
+    from .symbolic import kinks as switching  # where a kink switches is the exact engine's call
+
+    subs = {symbol: sympy.sympify(value) for symbol, value in point.items()}
     notes: list[str] = []
-    for node in sympy.preorder_traversal(expr):
-        func = type(node)
-        if func not in KINK_NOTES:
-            continue
-        if func in (sympy.Max, sympy.Min):
-            values = [sympy.sympify(a).subs(point) for a in node.args]
-            tie = any(
-                (values[i] - values[j]).is_zero for i in range(len(values)) for j in range(i)
-            )
-            if tie:
-                notes.append(f"{node} at {_where(point)}: a tie; {KINK_NOTES[func]}")
-            continue
-        value = node.args[0].subs(point)
-        if value.is_zero:
-            notes.append(f"{node} at {_where(point)}: argument is 0; {KINK_NOTES[func]}")
+    for node in switching([expr], subs):
+        what = "a tie" if isinstance(node, (sympy.Max, sympy.Min)) else "argument is 0"
+        notes.append(f"{node} at {_where(point)}: {what}; {KINK_NOTES.get(type(node), 'not differentiable there')}")
     return tuple(dict.fromkeys(notes))
 
 
