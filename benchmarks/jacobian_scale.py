@@ -34,8 +34,8 @@ import sympy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from derivcheck import symbolic  # noqa: E402
-from derivcheck.cases import loads  # noqa: E402
+from derivcheck import symbolic
+from derivcheck.cases import loads
 
 
 def case_text(n: int, points: int) -> str:

@@ -501,7 +501,7 @@ class _CaseBuilder:
         return Descent(rate, start, steps)  # type: ignore[arg-type]
 
     # claims ------------------------------------------------------------------------------
-    def _claims(self, names: Mapping[str, object], shape: "_CaseShape", *, single_point: bool) -> tuple[ClaimEntry, ...]:
+    def _claims(self, names: Mapping[str, object], shape: _CaseShape, *, single_point: bool) -> tuple[ClaimEntry, ...]:
         raw = self.table.get("claims", {})
         if not isinstance(raw, dict):
             raise self.error("claims", f"must be a table of claims, got {_q(raw)}")

@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_INTERRUPTED if interrupted else exit_code(results)
 
 
-def exit_code(results: Sequence["CaseResult"]) -> int:
+def exit_code(results: Sequence[CaseResult]) -> int:
     """0 when every case came out as expected, 2 when any could not load, else 1."""
     from .runner import Status
 

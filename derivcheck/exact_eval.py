@@ -33,11 +33,13 @@ Number = mpmath.mpf
 class Failure:
     """Why a node has no finite real value, and which node it is (the smallest such)."""
 
-    __slots__ = ("node", "reason")
+    __slots__ = ("node", "reason", "zero_times_is_zero")
 
-    def __init__(self, node: sympy.Basic, reason: str) -> None:
+    def __init__(self, node: sympy.Basic, reason: str, *, zero_times_is_zero: bool = False) -> None:
         self.node = node
         self.reason = reason
+        # DiracDelta(0) is SymPy's unevaluated object, and 0*DiracDelta(0) is 0 there: match it
+        self.zero_times_is_zero = zero_times_is_zero
 
     def error(self) -> EvaluationError:
         text = str(self.node)
@@ -134,6 +136,9 @@ class _Walker:
         for k, ctx in enumerate(self.contexts):
             args = [self.memo[arg][k] for arg in node.args]
             bad = next((a for a in args if isinstance(a, Failure)), None)
+            if bad is not None and isinstance(node, sympy.Mul) and _zero_annihilates(args):
+                results.append(ctx.zero)
+                continue
             if bad is not None:
                 results.append(bad)
                 continue
@@ -274,7 +279,15 @@ def _heaviside(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
 def _dirac(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
     if args[0]:
         return ctx.zero
-    return Failure(node, "infinite (DiracDelta at 0)")
+    return Failure(node, "infinite (DiracDelta at 0)", zero_times_is_zero=True)
+
+
+def _zero_annihilates(args: list) -> bool:
+    """A product with an exact zero factor whose only failures are DiracDelta(0)s is 0."""
+    failures = [a for a in args if isinstance(a, Failure)]
+    return all(f.zero_times_is_zero for f in failures) and any(
+        not isinstance(a, Failure) and not a for a in args
+    )
 
 
 def _sigmoid(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:

@@ -25,8 +25,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Self
 
 from .errors import CaseError
 
@@ -165,7 +165,6 @@ class _Worker:
     since: float = 0.0
 
 
-@dataclass
 class Pool:
     """Worker processes that run cases with a time limit each; use it as a context manager.
 
@@ -188,25 +187,24 @@ class Pool:
     ...         print(result.case_id, result.status.value)
     """
 
-    jobs: int = 1
-    timeout: float | None = DEFAULT_TIMEOUT
-    task: Task | None = None
-    finished: dict[int, CaseResult] = field(default_factory=dict)  # done, not yet handed out
-    _workers: list[_Worker] = field(default_factory=list)
-    _context: object = None
-
-    def __post_init__(self) -> None:
-        if self.jobs < 1:
-            raise ValueError(f"jobs must be at least 1, got {self.jobs!r}")
-        if self.timeout is not None and not self.timeout > 0:
-            raise ValueError(f"timeout must be positive or None, got {self.timeout!r}")
+    def __init__(self, jobs: int = 1, timeout: float | None = DEFAULT_TIMEOUT, task: Task | None = None) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {jobs!r}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be positive or None, got {timeout!r}")
+        self.jobs = jobs
+        self.timeout = timeout
+        self.task = task
+        self.finished: dict[int, CaseResult] = {}  # done, not yet handed out (in input order)
+        self._workers: list[_Worker] = []
+        self._context: object = None
 
     @property
     def in_process(self) -> bool:
         """Whether cases run in this process (no time limit and one job)."""
         return self.timeout is None and self.jobs == 1
 
-    def __enter__(self) -> Pool:
+    def __enter__(self) -> Self:
         self.warm_up()
         return self
 

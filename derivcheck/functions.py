@@ -18,6 +18,10 @@ def _evalf_of(rewritten: sympy.Expr, prec: int) -> sympy.Expr:
     evaluates sin(softplus(asin(9/10000))) as 0.
     """
     value = rewritten.evalf(prec_to_dps(prec) + 5)
+    if not value.is_Float:  # evalf may leave an imaginary zero without digits (0.e-26*I): drop it
+        real, imaginary = value.as_real_imag()
+        if real.is_Float and imaginary.is_Number and abs(imaginary) <= abs(real) * sympy.Float(2) ** -prec:
+            value = real
     return sympy.Float._new(value._mpf_, prec) if value.is_Float else value
 
 

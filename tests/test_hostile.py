@@ -168,7 +168,7 @@ def test_no_eval_exec_or_string_parsing_anywhere_in_the_package():
 
 def test_loading_and_running_never_reach_eval_exec_or_sympys_string_parser(monkeypatch):
     """Runtime check over every shipped case and a set of hostile ones."""
-    import sympy.parsing.sympy_parser as sympy_parser
+    from sympy.parsing import sympy_parser
 
     from derivcheck.runner import run_case
 

@@ -195,3 +195,19 @@ def test_every_single_mutation_of_a_correct_claim_is_caught(f, point, mutation):
     assert flagged == [(0, entry)], (f, mutation, texts, result.message)
     assert result.status is Status.FAILED
     assert "wrong claim" in result.message
+
+
+# False alarms the soak found, in modules outside this file's reach (verdict.py, runner.py): kept as
+# strict xfails so they turn into failures, to be deleted, once fixed --------------------------------------
+@pytest.mark.xfail(strict=True, reason="verdict: an exact-zero entry gets a zero rounding allowance when every "
+                   "entry of the quantity is zero, but autograd's cos(pi/2) leaves 6e-18")
+def test_known_false_alarm_rounding_of_an_exact_zero_derivative():
+    result = run_case(case_for("sin((x + acos(0.9*sin(x))))", (0.0, 0.0, 0.0)))
+    assert result.status is Status.OK, result.message
+
+
+@pytest.mark.xfail(strict=True, reason="runner: the steepest-ascent check trusts numeric directional derivatives "
+                   "whose steps cross a kink 0.001 away (min(y, |x|) at x=0.001, y=0.002)")
+def test_known_false_alarm_steepest_ascent_next_to_a_kink():
+    result = run_case(case_for("min(y, abs(x))", (0.001, 0.002, 0.0)))
+    assert result.status is Status.OK, result.message
