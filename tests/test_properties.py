@@ -120,7 +120,12 @@ def test_fast_exact_values_agree_with_evalf_to_30_digits(f, point):
                 symbolic._evalf(expr, dict(subs), symbolic.DIGITS)
             assert str(exc)
             continue
-        slow = symbolic._evalf(expr, dict(subs), symbolic.DIGITS)
+        try:
+            slow = symbolic._evalf(expr, dict(subs), symbolic.DIGITS)
+        except EvaluationError:
+            # evalf leaves DiracDelta(tan(tanh(1/1000))) unevaluated: it cannot tell it is 0
+            assert expr.has(sympy.DiracDelta), (expr, fast)
+            continue
         assert abs(fast - slow) <= abs(slow) * sympy.Float("1e-30", 40) + sympy.Float("1e-60", 40), (expr, fast, slow)
 
 
@@ -197,17 +202,14 @@ def test_every_single_mutation_of_a_correct_claim_is_caught(f, point, mutation):
     assert "wrong claim" in result.message
 
 
-# False alarms the soak found, in modules outside this file's reach (verdict.py, runner.py): kept as
-# strict xfails so they turn into failures, to be deleted, once fixed --------------------------------------
-@pytest.mark.xfail(strict=True, reason="verdict: an exact-zero entry gets a zero rounding allowance when every "
-                   "entry of the quantity is zero, but autograd's cos(pi/2) leaves 6e-18")
-def test_known_false_alarm_rounding_of_an_exact_zero_derivative():
+# False alarms the soak found once, kept as regressions ---------------------------------------------------
+def test_rounding_of_an_exact_zero_derivative_is_no_false_alarm():
+    # the exact gradient is 0 everywhere in the quantity; autograd's cos(pi/2) leaves 6e-18
     result = run_case(case_for("sin((x + acos(0.9*sin(x))))", (0.0, 0.0, 0.0)))
     assert result.status is Status.OK, result.message
 
 
-@pytest.mark.xfail(strict=True, reason="runner: the steepest-ascent check trusts numeric directional derivatives "
-                   "whose steps cross a kink 0.001 away (min(y, |x|) at x=0.001, y=0.002)")
-def test_known_false_alarm_steepest_ascent_next_to_a_kink():
+def test_steepest_ascent_next_to_a_kink_is_no_false_alarm():
+    # numeric stencils step over the kink 0.001 away; forward mode witnesses the promise instead
     result = run_case(case_for("min(y, abs(x))", (0.001, 0.002, 0.0)))
     assert result.status is Status.OK, result.message
