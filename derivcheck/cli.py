@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # heavy modules are imported only when a command runs
-    from .runner import CaseResult
+    from .results import CaseResult
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     with Pool(jobs=jobs, timeout=timeout) as pool:  # the workers' engines load while the cases do
         cases, errors = _load(args)
         from .output import render_case, render_summary, write_json
-        from .runner import error_result
+        from .results import error_result
 
         progress = Progress(len(cases), enabled=False if args.no_progress else None)
 
@@ -184,7 +184,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 def exit_code(results: Sequence[CaseResult]) -> int:
     """0 when every case came out as expected, 2 when any could not load, else 1."""
-    from .runner import Status
+    from .results import Status
 
     if any(r.status in (Status.ERROR, Status.TIMEOUT) for r in results):
         return EXIT_ERROR

@@ -32,7 +32,7 @@ from .errors import CaseError
 
 if TYPE_CHECKING:  # the engines are imported where cases run, so the CLI can read the defaults fast
     from .model import Case
-    from .runner import CaseResult
+    from .results import CaseResult
 
 #: Seconds one case may run before it is stopped (``--timeout`` changes it).
 DEFAULT_TIMEOUT = 60.0
@@ -89,7 +89,7 @@ def _for_case(result: CaseResult, case: Case) -> CaseResult:
 
 def timeout_result(case: Case, seconds: float) -> CaseResult:
     """The result of a case stopped at its time limit."""
-    from .runner import CaseResult, Status
+    from .results import CaseResult, Status
 
     return CaseResult(
         case_id=case.id, path=str(case.path), title=case.title, expect=case.expect,
@@ -100,7 +100,7 @@ def timeout_result(case: Case, seconds: float) -> CaseResult:
 
 
 def _crash_result(case: Case, detail: str, seconds: float) -> CaseResult:
-    from .runner import error_result
+    from .results import error_result
 
     error = CaseError(f"the worker process running this case {detail}", path=case.path, case_id=case.id)
     return _for_case(error_result(error, seconds), case)
@@ -110,7 +110,7 @@ def _crash_result(case: Case, detail: str, seconds: float) -> CaseResult:
 def _worker_main(conn: multiprocessing.connection.Connection, task: Task | None, threads: int) -> None:
     """Receive (index, pickled case), send (index, result), until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from .runner import error_result
+    from .results import error_result
 
     torch = sys.modules.get("torch")
     if torch is not None:  # N workers with a thread per core each would fight over the cores

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .runner import CaseResult, Status
+from .results import CaseResult, Status
 from .verdict import Row, Verdict
 
 _STATUS_WORD = {Status.OK: "ok", Status.FAILED: "FAIL", Status.ERROR: "ERROR", Status.TIMEOUT: "TIMEOUT"}

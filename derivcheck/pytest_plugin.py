@@ -18,7 +18,7 @@ import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Case
-    from .runner import CaseResult
+    from .results import CaseResult
 
 _CASE_TABLE = re.compile(rb"^\s*\[\[\s*case\s*\]\]", re.MULTILINE)
 

@@ -31,7 +31,7 @@ from .report_worked import (
     graph_section,
     problem_markdown,
 )
-from .runner import CaseResult, Status
+from .results import CaseResult, Status
 from .steps import kinks
 
 #: the plots of one variable are drawn at this many points at most

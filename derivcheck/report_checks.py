@@ -14,7 +14,7 @@ import sympy
 from .mathfmt import code, display, exact_value, latex, md_text, value_text
 from .model import Case, ClaimEntry, Quantity
 from .report_worked import CaseMath
-from .runner import CaseResult
+from .results import CaseResult
 from .verdict import Row, Source, Verdict
 
 #: most rows in one verification table (rows that did not pass are always kept)
