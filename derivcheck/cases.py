@@ -240,7 +240,7 @@ class _CaseBuilder:
         variables = self._variables()
         names: dict[str, object] = {}
         for var in variables:
-            names[var.name] = _var_value(var)
+            names[var.name] = var.value()
         self._data(names)
         lets = self._lets(names)
         f_text, outputs, scalar = self._function(names)
@@ -312,15 +312,8 @@ class _CaseBuilder:
             size = int(np.prod(shape)) if shape else 1
             if sum(v.size for v in variables) + size > MAX_INPUTS:
                 raise self.error("vars", f"more than {MAX_INPUTS} scalar inputs (the limit)")
-            if shape:
-                symbols = tuple(
-                    sympy.Symbol(f"{name}[{','.join(map(str, idx))}]", real=True)
-                    for idx in np.ndindex(shape)
-                )
-            else:
-                symbols = (sympy.Symbol(name, real=True),)
             taken[name] = True
-            variables.append(Variable(name, shape, symbols))
+            variables.append(Variable.declare(name, shape))
         return tuple(variables)
 
     def _data(self, names: dict[str, object]) -> None:
@@ -706,14 +699,6 @@ def _constant(value: object) -> object:
         array[:] = items
         return array.reshape(shape)
     return to_number(value)
-
-
-def _var_value(var: Variable) -> object:
-    if not var.shape:
-        return var.symbols[0]
-    array = np.empty(len(var.symbols), dtype=object)
-    array[:] = var.symbols
-    return array.reshape(var.shape)
 
 
 def _symbols_of(value: object) -> list[sympy.Symbol]:

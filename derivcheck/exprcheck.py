@@ -86,15 +86,9 @@ def _variables(at: Mapping[str, object], expr: object) -> tuple[tuple[Variable, 
         shape = _shape(name, value)
         if shape and isinstance(expr, sympy.Basic):
             raise ValueError(f"at: {name!r} is an array; array variables need the expression as text")
-        if shape:
-            symbols = tuple(sympy.Symbol(f"{name}[{','.join(map(str, i))}]", real=True) for i in np.ndindex(shape))
-            array = np.empty(len(symbols), dtype=object)
-            array[:] = symbols
-            names[name] = array.reshape(shape)
-        else:
-            symbols = (own.get(name) or sympy.Symbol(name, real=True),)
-            names[name] = symbols[0]
-        variables.append(Variable(name, shape, symbols))
+        var = Variable(name, (), (own[name],)) if name in own and not shape else Variable.declare(name, shape)
+        names[name] = var.value()
+        variables.append(var)
     return tuple(variables), names
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import sympy
 
 
@@ -45,6 +46,26 @@ class Variable:
     @property
     def size(self) -> int:
         return len(self.symbols)
+
+    @classmethod
+    def declare(cls, name: str, shape: tuple[int, ...] = ()) -> "Variable":
+        """A variable with real symbols; array entries are named like ``w[0,1]``."""
+        return cls(name, shape, entry_symbols(name, shape))
+
+    def value(self) -> object:
+        """The variable as the parser sees it: its symbol, or an object array of them."""
+        if not self.shape:
+            return self.symbols[0]
+        array = np.empty(len(self.symbols), dtype=object)
+        array[:] = self.symbols
+        return array.reshape(self.shape)
+
+
+def entry_symbols(name: str, shape: tuple[int, ...]) -> tuple[sympy.Symbol, ...]:
+    """Real symbols for a named scalar or for every entry of a named array, in C order."""
+    if not shape:
+        return (sympy.Symbol(name, real=True),)
+    return tuple(sympy.Symbol(f"{name}[{','.join(map(str, index))}]", real=True) for index in np.ndindex(shape))
 
 
 @dataclass(frozen=True)

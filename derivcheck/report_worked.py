@@ -33,7 +33,7 @@ from .mathfmt import (
     value_tex,
     value_text,
 )
-from .model import Case
+from .model import Case, Variable
 from .steps import derive, kinks
 from .steps_markdown import derivation_markdown
 
@@ -110,12 +110,10 @@ def _structure(case: Case) -> tuple[tuple[tuple[sympy.Symbol, sympy.Expr], ...],
         for name, text in case.lets:
             value = parse(text, names)
             if is_array(value):
-                symbols = np.empty(value.shape, dtype=object)
-                for index in np.ndindex(value.shape):
-                    s = sympy.Symbol(f"{name}[{','.join(map(str, index))}]", real=True)
-                    symbols[index] = s
+                symbols = Variable.declare(name, value.shape)
+                for s, index in zip(symbols.symbols, np.ndindex(value.shape)):
                     specs.append((s, sympy.sympify(value[index])))
-                names[name] = symbols
+                names[name] = symbols.value()
             else:
                 s = sympy.Symbol(name, real=True)
                 specs.append((s, sympy.sympify(value)))
