@@ -42,6 +42,7 @@ MAX_DERIVATIONS = 4
 #: most lines per derivation
 DERIVATION_LINES = 40
 #: graphs with more nodes than this are not drawn
+MAX_GRAPH_OUTPUTS = 3
 MAX_GRAPH_NODES = 40
 #: expression-tree graphs (cases without lets) only for expressions this small
 MAX_TREE_NODES = 12
@@ -62,8 +63,13 @@ class CaseMath:
     jacobian: np.ndarray  # (m, n) of SymPy expressions
     hessian: np.ndarray | None  # (m, n, n)
     lets: tuple[tuple[sympy.Symbol, sympy.Expr], ...]  # scalarised, in terms of earlier names
-    output: sympy.Expr | None  # scalar f in terms of inputs and let symbols
+    outputs: tuple[sympy.Expr, ...]  # each output in terms of inputs and let symbols (empty: unknown)
     points: tuple[dict, ...]
+
+    @property
+    def output(self) -> sympy.Expr | None:
+        """The scalar function in terms of inputs and let symbols."""
+        return self.outputs[0] if self.scalar and self.outputs else None
 
     @property
     def scalar(self) -> bool:
@@ -91,12 +97,12 @@ def case_math(case: Case) -> CaseMath:
     [[2*x]]
     """
     sym = symbolic.derive_case(case)
-    lets, output = _structure(case)
+    lets, outputs = _structure(case)
     points = tuple(dict(zip(case.symbols, p)) for p in case.points)
-    return CaseMath(case, case.symbols, sym.jacobian, sym.hessian, lets, output, points)
+    return CaseMath(case, case.symbols, sym.jacobian, sym.hessian, lets, outputs, points)
 
 
-def _structure(case: Case) -> tuple[tuple[tuple[sympy.Symbol, sympy.Expr], ...], sympy.Expr | None]:
+def _structure(case: Case) -> tuple[tuple[tuple[sympy.Symbol, sympy.Expr], ...], tuple[sympy.Expr, ...]]:
     """Re-parse the lets with each intermediate bound to its own symbol(s)."""
     names: dict[str, object] = {}
     for var in case.variables:
@@ -118,13 +124,14 @@ def _structure(case: Case) -> tuple[tuple[tuple[sympy.Symbol, sympy.Expr], ...],
                 s = sympy.Symbol(name, real=True)
                 specs.append((s, sympy.sympify(value)))
                 names[name] = s
-        output = None
-        if case.scalar and isinstance(case.f_text, str):
-            value = parse(case.f_text, names)
-            output = None if is_array(value) else sympy.sympify(value)
+        texts = (case.f_text,) if isinstance(case.f_text, str) else case.f_text
+        outputs: list[sympy.Expr] = []
+        for text in texts:
+            value = parse(text, names)
+            outputs.extend(sympy.sympify(v) for v in (value.flat if is_array(value) else (value,)))
     except DerivcheckError:
-        return (), None
-    return tuple(specs), output
+        return (), ()
+    return tuple(specs), tuple(outputs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -235,21 +242,30 @@ def _asked(cm: CaseMath) -> list[str]:
 
 
 def graph_section(cm: CaseMath) -> str | None:
-    """The graph at the first point: from the lets, or from the tree of a small expression."""
-    if not cm.scalar or cm.output is None:
+    """The graph at the first point, one per output: from the lets, or from a small expression's tree."""
+    if len(cm.outputs) != cm.case.n_outputs:
         return None
-    point = cm.points[0]
-    if cm.lets:
-        size = graph_size(cm.lets, cm.output, cm.symbols)
-        if size > MAX_GRAPH_NODES:
-            return f"The graph has {size} nodes (more than {MAX_GRAPH_NODES}); it is not drawn."
-        g = graph(cm.lets, cm.output, cm.symbols, point)
-    else:
-        if _tree_size(cm.output) > MAX_TREE_NODES:
-            return None
-        g = graph([], cm.output, cm.symbols, point)
+    parts = []
+    for i, output in enumerate(cm.outputs[:MAX_GRAPH_OUTPUTS]):
+        name = "f" if cm.scalar else f"f{i}"
+        if cm.lets:
+            size = graph_size(cm.lets, output, cm.symbols)
+            if size > MAX_GRAPH_NODES:
+                parts.append(f"The graph of {name} has {size} nodes (more than {MAX_GRAPH_NODES}); it is not drawn.")
+                continue
+            g = graph(cm.lets, output, cm.symbols, cm.points[0], output_name=name)
+        elif _tree_size(output) <= MAX_TREE_NODES:
+            g = graph([], output, cm.symbols, cm.points[0], output_name=name)
+        else:
+            continue
+        heading = "" if cm.scalar else f"#### Output {name}\n\n"
+        parts.append(heading + graph_markdown(g))
+    if not parts:
+        return None
+    if len(cm.outputs) > MAX_GRAPH_OUTPUTS:
+        parts.append(f"(Graphs of the first {MAX_GRAPH_OUTPUTS} of {len(cm.outputs)} outputs.)")
     intro = f"At point 1 ({md_text(point_text(cm.case, 0))}); values are exact where short, else 6 digits.\n\n"
-    return intro + graph_markdown(g)
+    return intro + "\n\n".join(parts)
 
 
 def _tree_size(expr: sympy.Expr) -> int:

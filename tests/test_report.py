@@ -286,3 +286,22 @@ def test_kink_points_are_flagged_not_given_a_tangent(tmp_path):
     assert "relu'(0) taken as 0, as torch does; not differentiable there" in text
     assert "**not differentiable**" in text and "one-sided" in text
     assert (tmp_path / "r_assets" / "relu-kink-tangent.png").is_file()
+
+
+def test_a_jacobian_case_with_intermediates_gets_one_graph_per_output():
+    (case,), errors = loads(textwrap.dedent('''
+        [[case]]
+        id = "two-outputs"
+        vars = ["a", "b"]
+        let = { u = "a*b" }
+        f = ["u + a", "u*b"]
+        at = { a = 2, b = 3 }
+    '''))
+    assert not errors
+    from derivcheck.report_worked import case_math, graph_section
+
+    text = graph_section(case_math(case))
+    assert text is not None
+    assert text.count("```mermaid") == 2 and "#### Output f0" in text and "#### Output f1" in text
+    # f1 = u*b reaches b twice: directly and through u; the backward pass sums both paths (3*2 + 6 = 12)
+    assert "= 12" in text.split("#### Output f1")[1]
