@@ -107,6 +107,15 @@ NOISE_SAFETY = 3.0
 # probe's (sin at x = 1e14), so the large steps are suspect and the probe round is forced.
 ROUGH_NOISE = 1e-8
 
+# Consecutive central quotients whose difference exceeds their noise bounds and is this many
+# times the smallest difference among larger steps (truncation only shrinks with the step),
+# one that agreed to a relative HIDDEN_NOISE_CONVERGED,
+# reveal rounding the noise probe missed (see _Ladder._hidden_noise).
+HIDDEN_NOISE_GROWTH = 4.0
+HIDDEN_NOISE_CONVERGED = 1e-3
+# Hidden rounding above this fraction of |f(x)| is not believed (see _Ladder._hidden_noise).
+HIDDEN_NOISE_MAX_REL = 1e-3
+
 # Highest Richardson order (number of eliminated error terms).  Beyond six the weights stop
 # paying for themselves in double precision.
 MAX_ORDER = 6
@@ -674,6 +683,49 @@ class _Ladder:
         parts = [self._choose_block(kinds, slice(lo, lo + block)) for lo in range(0, self.stencil.entries, block)]
         return _Choice(*(np.concatenate([getattr(p, name) for p in parts]) for name in _Choice.__dataclass_fields__))
 
+    def _hidden_noise(self, part: slice, rows: np.ndarray, gather: np.ndarray, pad: np.ndarray) -> np.ndarray | None:
+        """Rounding error of the samples that the noise probe missed (B, m), from the ladder.
+
+        The probe sees rounding only where intermediates move by many ulps over its tiny
+        scale.  In the far tail of a saturating function they do not: ``1 + tanh(u)`` near
+        ``1e-10`` is quantised in steps of eps, flat over the probe, so f looks smooth to
+        rounding while its samples carry an absolute error ``eps * |terms|`` far above
+        ``eps * |f|``.  The central quotients betray it: at smaller steps truncation only
+        shrinks, so where consecutive quotients differ beyond their noise bounds *after* an
+        earlier pair came closer (differences growing again as the step shrinks), the
+        difference is rounding at the smaller step, ``d ~ e / t``.  The largest such ``d * t``
+        (times NOISE_SAFETY: one pair sees one draw of the rounding) is taken as a sample
+        error of every sample.
+        """
+        if any(kind not in self.store for kind in ("central", "forward", "backward")) or gather.shape[1] < 3:
+            return None
+
+        def implied(kind: str) -> np.ndarray:
+            store = self.store[kind]
+            value = np.where(pad[..., None], np.nan, store["value"][part][rows, gather])  # (B, C, m)
+            noise = store["noise"][part][rows, gather]
+            step = np.where(pad, np.nan, store["step"][part][rows, gather])  # (B, C)
+            diff = np.abs(value[:, 1:] - value[:, :-1])  # (B, C-1, m)
+            bound = noise[:, 1:] + noise[:, :-1]
+            # Smallest difference among the larger steps, before each pair.  Only pairs that
+            # agree to HIDDEN_NOISE_CONVERGED count as having come closer: in an erratic
+            # truncation region (sin at x = 1e8 with huge steps) none do.
+            converged = np.isfinite(diff) & (diff <= HIDDEN_NOISE_CONVERGED * np.abs(value[:, 1:]))
+            closest = np.minimum.accumulate(np.where(converged, diff, np.inf), axis=1)
+            before = np.concatenate([np.full_like(closest[:, :1], np.inf), closest[:, :-1]], axis=1)
+            grown = (diff > bound) & (diff > HIDDEN_NOISE_GROWTH * before)
+            return np.max(np.where(grown & np.isfinite(diff), (diff - bound) * step[:, 1:, None], 0.0), axis=1)
+
+        with np.errstate(all="ignore"):
+            hidden = implied("central")
+            # Rounding spoils every sample, so both one-sided ladders show it too; a kink or
+            # jump beside x on one side leaves the other side's quotients clean (relu at
+            # x = 1e-7: the forward quotients are all exactly 1).
+            both_sides = (implied("forward") > 0) & (implied("backward") > 0)
+            # Rounding that large is not rounding.
+            plausible = both_sides & (hidden <= HIDDEN_NOISE_MAX_REL * np.abs(self.center))
+        return NOISE_SAFETY * np.where(plausible, hidden, 0.0)
+
     def _choose_block(self, kinds: tuple[str, ...], part: slice) -> _Choice:
         done = self.done[part]
         # Per entry, its evaluated columns first, in exponent order; the rest pad with nan.
@@ -685,10 +737,18 @@ class _Ladder:
         exps = np.where(pad, np.nan, self.exponents[gather].astype(float))
         rows = np.arange(done.shape[0])[:, None]
         values, errors, kind_ids, firsts, last_noise, steps = [], [], [], [], [], []
+        hidden = self._hidden_noise(part, rows, gather, pad) if "central" in kinds else None  # (B, m)
         for kind_id, kind in enumerate(kinds):
             store = {name: array[part] for name, array in self.store[kind].items()}
             value = np.where(pad[..., None], np.nan, store["value"][rows, gather])
             noise = store["noise"][rows, gather]
+            if hidden is not None:
+                # Each sample may carry the hidden error: central quotients divide two of
+                # them by 2t, one-sided ones by t.
+                share = 1.0 if kind == "central" else 2.0
+                with np.errstate(all="ignore"):
+                    extra = share * hidden[:, None, :] / store["step"][rows, gather][..., None]
+                noise = noise + np.where(np.isnan(extra), 0.0, extra)
             u = np.where(pad, np.nan, store["u"][rows, gather])
             cands = _extrapolate(value, u, noise)
             penalty = 1.0 if kind == "central" else ONE_SIDED_PENALTY

@@ -439,3 +439,28 @@ def test_error_estimate_bounds_actual_error(index, a, b, magnitude, sign):
     assert abs(complex_step.value[0, 0] - exact) <= complex_step.error[0, 0]
     # Not uselessly pessimistic either (the 1e6 offset limits the real ladder to ~1e-8).
     assert real.error[0, 0] <= 1e-6 * max(abs(exact), 1.0)
+
+
+# --- rounding the noise probe cannot see ---------------------------------------------------------
+
+GELU_C = float(np.sqrt(2 / np.pi))
+
+
+def gelu(p):
+    return 0.5 * p * (1 + np.tanh(GELU_C * (p + 0.044715 * p**3)))
+
+
+@pytest.mark.parametrize("complex_step", [False, True])
+def test_gelu_far_tail_error_covers_quantised_rounding(complex_step):
+    # At x = -6, 1 + tanh(...) ~ 3e-11 is quantised in steps of eps while 0.5 * x ~ -3, so f
+    # carries an absolute rounding of ~3e-16, far above eps * |f| ~ 1e-26, and the noise probe
+    # (a few thousand ulps of x) sees f smooth.  Small-step quotients then agreed at 1.4e-11
+    # (the slope of 0.5 * x * const) and were reported as 1.4e-11 +- 2e-18.
+    mpmath.mp.dps = DIGITS
+    c = mpmath.sqrt(2 / mpmath.pi)
+    exact = float(mpmath.diff(lambda p: p / 2 * (1 + mpmath.tanh(c * (p + mpmath.mpf("0.044715") * p**3))), -6))
+    assert exact == pytest.approx(-7.7099739e-10, rel=1e-7)
+    result = jacobian(gelu, np.array([-6.0]), complex_step=complex_step)
+    value, error = result.value[0, 0], result.error[0, 0]
+    assert abs(value - exact) <= error
+    assert abs(value - exact) <= 0.1 * abs(exact) or error >= abs(value)
