@@ -28,7 +28,8 @@ NAMES = {
 }
 #: DERIVCHECK_FUZZ_SCALE=10 runs ten times the examples (a longer local fuzz)
 SCALE = int(os.environ.get("DERIVCHECK_FUZZ_SCALE", "1"))
-FUZZ = settings(max_examples=300 * SCALE, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+RANDOM = os.environ.get("DERIVCHECK_FUZZ_RANDOM") == "1"  # the soak script explores new examples
+FUZZ = settings(max_examples=300 * SCALE, derandomize=not RANDOM, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 
 
 def parse_or_own_error(text: str) -> None:
@@ -79,35 +80,54 @@ BINARY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a 
 
 
 def leaves() -> st.SearchStrategy:
-    numbers = st.integers(-9, 9).map(lambda n: (str(n) if n >= 0 else f"({n})", float(n)))
-    names = st.sampled_from([("x", POINT["x"]), ("y", POINT["y"]), ("pi", math.pi), ("E", math.e)])
+    """(text, value, largest |intermediate|): the float oracle is only trusted on moderate values."""
+    numbers = st.integers(-9, 9).map(lambda n: (str(n) if n >= 0 else f"({n})", float(n), abs(n)))
+    names = st.sampled_from([("x", POINT["x"], 1.0), ("y", POINT["y"], 1.3), ("pi", math.pi, 3.2), ("E", math.e, 2.8)])
     return numbers | names
+
+
+def _node(text: str, value: float, *parts: tuple) -> tuple[str, float, float]:
+    return text, value, max([abs(value), *(p[2] for p in parts)])
 
 
 def extend(children: st.SearchStrategy) -> st.SearchStrategy:
     unary = st.tuples(st.sampled_from(sorted(UNARY)), children).map(
-        lambda t: (f"{t[0]}({t[1][0]})", UNARY[t[0]](t[1][1]))
+        lambda t: _node(f"{t[0]}({t[1][0]})", UNARY[t[0]](t[1][1]), t[1])
     )
     binary = st.tuples(st.sampled_from(sorted(BINARY)), children, children).map(
-        lambda t: (f"({t[1][0]} {t[0]} {t[2][0]})", BINARY[t[0]](t[1][1], t[2][1]))
+        lambda t: _node(f"({t[1][0]} {t[0]} {t[2][0]})", BINARY[t[0]](t[1][1], t[2][1]), t[1], t[2])
     )
-    square = children.map(lambda c: (f"({c[0]})^2", c[1] ** 2))
+    square = children.map(lambda c: _node(f"({c[0]})^2", c[1] ** 2, c))
     divide = st.tuples(children, children).map(
-        lambda t: (f"{t[0][0]} / (1 + ({t[1][0]})**2)", t[0][1] / (1 + t[1][1] ** 2))
+        lambda t: _node(f"{t[0][0]} / (1 + ({t[1][0]})**2)", t[0][1] / (1 + t[1][1] ** 2), t[0], t[1])
     )
-    logs = children.map(lambda c: (f"log(2 + sin({c[0]}))", math.log(2 + math.sin(c[1]))))
-    maxes = st.tuples(children, children).map(lambda t: (f"max({t[0][0]}, {t[1][0]})", max(t[0][1], t[1][1])))
+    logs = children.map(lambda c: _node(f"log(2 + sin({c[0]}))", math.log(2 + math.sin(c[1])), c))
+    maxes = st.tuples(children, children).map(
+        lambda t: _node(f"max({t[0][0]}, {t[1][0]})", max(t[0][1], t[1][1]), t[0], t[1])
+    )
     return unary | binary | square | divide | logs | maxes
 
 
+def _safe(function):
+    def call(*args: float) -> float:
+        try:
+            return function(*args)
+        except (OverflowError, ValueError):
+            return math.inf
+    return call
+
+
+UNARY = {name: _safe(fn) for name, fn in UNARY.items()}
+BINARY = {name: _safe(fn) for name, fn in BINARY.items()}
 EXPRESSIONS = st.recursive(leaves(), extend, max_leaves=12)
 
 
-@settings(max_examples=200 * SCALE, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200 * SCALE, derandomize=not RANDOM, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 @given(EXPRESSIONS)
-def test_well_formed_expressions_parse_to_the_value_an_independent_evaluator_gives(pair):
-    text, expected = pair
-    assume(math.isfinite(expected) and abs(expected) < 1e12)
+def test_well_formed_expressions_parse_to_the_value_an_independent_evaluator_gives(triple):
+    text, expected, largest = triple
+    # float rounding of a large intermediate (sin(exp(9)**2)) would make the oracle itself wrong
+    assume(math.isfinite(largest) and largest < 1e4)
     value = parse(text, NAMES)
     # SymPy's evalf, not derivcheck's evaluator; it may leave a zero imaginary part (0.e-44*I)
     got = complex(value.xreplace({x: sympy.Rational(7, 10), y: sympy.Rational(-13, 10)}).evalf(30))
@@ -150,7 +170,7 @@ def toml_document(tables: list[dict]) -> str:
     return "\n".join(parts) + "\n"
 
 
-@settings(max_examples=300 * SCALE, deadline=3000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300 * SCALE, derandomize=not RANDOM, deadline=3000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TABLES, min_size=1, max_size=3))
 def test_any_case_table_loads_or_gives_case_errors(tables):
     text = toml_document(tables)
