@@ -105,19 +105,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
 
 def _load(args: argparse.Namespace):  # -> (cases, errors)
-    from .cases import load_paths, select
+    from .cases import load_paths, matches, select
 
     loaded = load_paths(args.paths)
+    # an error without a case id (a broken file) is shown whatever -k selects
     return select(loaded.cases, args.pattern), [
-        e for e in loaded.errors if args.pattern is None or select_id(e.case_id, args.pattern)
+        e for e in loaded.errors if args.pattern is None or e.case_id is None or matches(e.case_id, args.pattern)
     ]
-
-
-def select_id(case_id: str | None, pattern: str) -> bool:
-    """Whether a case id (possibly unknown) is selected by ``-k``."""
-    from .cases import matches
-
-    return case_id is None or matches(case_id, pattern)
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
@@ -194,12 +188,9 @@ def exit_code(results: Sequence[CaseResult]) -> int:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
-    try:
-        from .report import write_report
-    except ImportError:
-        print("derivcheck: error: the report command is not available in this build", file=sys.stderr)
-        return EXIT_ERROR
-    from .runner import error_result, run_case
+    from .report import write_report
+    from .results import error_result
+    from .runner import run_case
 
     cases, errors = _load(args)
     results = [run_case(case) for case in cases]

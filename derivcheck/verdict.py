@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -147,7 +147,6 @@ class Entry:
     one_sided_error: float | None = None
     scale: float = 0.0  # the size of this quantity's terms at this point (see the runner)
     dtype: str = "float64"
-    extra: dict = field(default_factory=dict)
 
 
 def judge(entry: Entry, tol: Tolerances | None = None) -> Row:
