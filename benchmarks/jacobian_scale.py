@@ -34,8 +34,8 @@ import sympy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from derivcheck import symbolic
-from derivcheck.cases import loads
+from derivcheck.cases.files import loads
+from derivcheck.engines import exact as symbolic
 
 
 def case_text(n: int, points: int) -> str:
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from derivcheck.autodiff import compile_torch
-    from derivcheck.runner import Status, run_case
+    from derivcheck.cases.run import Status, run_case
+    from derivcheck.engines.autograd import compile_torch
 
     (cases, errors), t_load = timed(lambda: loads(case_text(n, k), path="<benchmark>"))
     assert not errors, errors

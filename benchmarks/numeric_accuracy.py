@@ -12,8 +12,8 @@ median and maximum relative error and the mean evaluation count per method.
 
 Methods
 -------
-derivcheck-cs     ``derivcheck.finite_diff.jacobian(..., complex_step=True)``
-derivcheck-real   ``derivcheck.finite_diff.jacobian`` (central/one-sided Richardson, real only)
+derivcheck-cs     ``derivcheck.engines.numeric.jacobian(..., complex_step=True)``
+derivcheck-real   ``derivcheck.engines.numeric.jacobian`` (central/one-sided Richardson, real only)
 central-1e-6      ``(f(x+h) - f(x-h)) / 2h`` with ``h = 1e-6`` (torch.autograd.gradcheck's rule)
 scipy             ``scipy.differentiate.derivative`` with default settings
 numdifftools      ``numdifftools.Derivative`` with default settings (skipped if not installed)
@@ -36,7 +36,7 @@ import sympy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from derivcheck import finite_diff
+from derivcheck.engines import numeric as finite_diff
 
 try:
     from scipy.differentiate import derivative as scipy_derivative

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import CaseError, DerivativeMismatch, DerivcheckError, ExpressionError, Inconclusive
+from derivcheck.errors import CaseError, DerivativeMismatch, DerivcheckError, ExpressionError, Inconclusive
 
 __version__ = "0.1.0"
 
@@ -19,16 +19,22 @@ __all__ = [
     "DerivcheckError",
     "ExpressionError",
     "Inconclusive",
+    "Mode",
+    "Tolerances",
+    "Verdict",
     "check_grad",
     "load_paths",
     "run_case",
 ]
 
 _LAZY = {
-    "CheckResult": ("derivcheck.checkresult", "CheckResult"),
-    "check_grad": ("derivcheck.check", "check_grad"),
-    "load_paths": ("derivcheck.cases", "load_paths"),
-    "run_case": ("derivcheck.runner", "run_case"),
+    "CheckResult": ("derivcheck.gradcheck.result", "CheckResult"),
+    "check_grad": ("derivcheck.gradcheck.api", "check_grad"),
+    "load_paths": ("derivcheck.cases.files", "load_paths"),
+    "Mode": ("derivcheck.gradcheck.result", "Mode"),
+    "Tolerances": ("derivcheck.verdict", "Tolerances"),
+    "Verdict": ("derivcheck.verdict", "Verdict"),
+    "run_case": ("derivcheck.cases.run", "run_case"),
 }
 
 
@@ -42,7 +48,8 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .cases import load_paths
-    from .check import check_grad
-    from .checkresult import CheckResult
-    from .runner import run_case
+    from derivcheck.cases.files import load_paths
+    from derivcheck.cases.run import run_case
+    from derivcheck.gradcheck.api import check_grad
+    from derivcheck.gradcheck.result import CheckResult, Mode
+    from derivcheck.verdict import Tolerances, Verdict

@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main
+from derivcheck.cli import main
 
 if __name__ == "__main__":  # worker processes started by "spawn" import this module too
     sys.exit(main())

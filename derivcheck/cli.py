@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # heavy modules are imported only when a command runs
-    from .results import CaseResult
+    from derivcheck.cases.results import CaseResult
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_timeout() -> float:
-    from .execute import DEFAULT_TIMEOUT  # a light module: no SymPy, no torch
+    from derivcheck.cases.workers import DEFAULT_TIMEOUT  # a light module: no SymPy, no torch
 
     return DEFAULT_TIMEOUT
 
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 
 
 def _load(args: argparse.Namespace):  # -> (cases, errors)
-    from .cases import load_paths, matches, select
+    from derivcheck.cases.files import load_paths, matches, select
 
     loaded = load_paths(args.paths)
     # an error without a case id (a broken file) is shown whatever -k selects
@@ -127,8 +127,8 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from .execute import DEFAULT_TIMEOUT, Pool, WorkerStartError
-    from .progress import Progress
+    from derivcheck.cases.workers import DEFAULT_TIMEOUT, Pool, WorkerStartError
+    from derivcheck.progress import Progress
 
     jobs = args.jobs or os.cpu_count() or 1
     timeout = DEFAULT_TIMEOUT if args.timeout is None else (args.timeout or None)
@@ -136,8 +136,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     interrupted = False
     with Pool(jobs=jobs, timeout=timeout) as pool:  # the workers' engines load while the cases do
         cases, errors = _load(args)
-        from .output import render_case, render_summary, write_json
-        from .results import error_result
+        from derivcheck.cases.results import error_result
+        from derivcheck.output import render_case, render_summary, write_json
 
         progress = Progress(len(cases), enabled=False if args.no_progress else None)
 
@@ -178,7 +178,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 def exit_code(results: Sequence[CaseResult]) -> int:
     """0 when every case came out as expected, 2 when any could not load, else 1."""
-    from .results import Status
+    from derivcheck.cases.results import Status
 
     if any(r.status in (Status.ERROR, Status.TIMEOUT) for r in results):
         return EXIT_ERROR
@@ -188,9 +188,9 @@ def exit_code(results: Sequence[CaseResult]) -> int:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
-    from .report import write_report
-    from .results import error_result
-    from .runner import run_case
+    from derivcheck.cases.results import error_result
+    from derivcheck.cases.run import run_case
+    from derivcheck.report.document import write_report
 
     cases, errors = _load(args)
     results = [run_case(case) for case in cases]

@@ -11,11 +11,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .results import CaseResult, Status
-from .verdict import Row, Verdict
+from derivcheck.cases.results import CaseResult, Status
+from derivcheck.numformat import fmt_number
+from derivcheck.table import render_rows
+from derivcheck.verdict import Verdict
 
 _STATUS_WORD = {Status.OK: "ok", Status.FAILED: "FAIL", Status.ERROR: "ERROR", Status.TIMEOUT: "TIMEOUT"}
-_ROW_COLUMNS = ("point", "entry", "exact", "reverse", "forward", "numeric", "num err", "claim", "error", "tol", "verdict")
 
 
 def render_case(result: CaseResult, *, verbose: bool = False) -> str:
@@ -28,7 +29,7 @@ def render_case(result: CaseResult, *, verbose: bool = False) -> str:
     expected = "" if result.expect.value == "pass" else f" (expected {result.expect.value})"
     summary = ""
     if worst is not None:
-        summary = f"worst {worst.label} @{worst.point}: err {_g(worst.error)} / tol {_g(worst.tolerance)}"
+        summary = f"worst {worst.label} @{worst.point}: err {fmt_number(worst.error)} / tol {fmt_number(worst.tolerance)}"
     line = (f"{word:<7} {result.case_id:<38} {verdict:<18}{expected} {len(result.rows):>4} checks  "
             f"{summary}  {result.seconds:.2f}s")
     lines = [line.rstrip()]
@@ -46,23 +47,6 @@ def render_case(result: CaseResult, *, verbose: bool = False) -> str:
                 f"at {s.best_angle_deg:.1f} deg: {'ok' if s.ok else 'FAIL'}"
             )
     return "\n".join(lines)
-
-
-def render_rows(rows: Sequence[Row], *, indent: int = 0) -> str:
-    """A fixed-width table of compared entries: every source, the error, the tolerance."""
-    table = [list(_ROW_COLUMNS)]
-    for r in rows:
-        claim = ", ".join(_g(c.value) for c in r.claims) or "-"
-        table.append([
-            str(r.point), r.label, _g(r.exact), _g(r.reverse), _g(r.forward), _g(r.numeric),
-            _g(r.numeric_error, 2), claim, _g(r.error, 2), _g(r.tolerance, 2),
-            r.verdict.value + (f" ({', '.join(s.value for s in r.wrong)} wrong)" if r.wrong else ""),
-        ])
-    widths = [max(len(row[c]) for row in table) for c in range(len(_ROW_COLUMNS))]
-    pad = " " * indent
-    lines = [pad + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
-    notes = [f"{pad}  {r.label} @{r.point}: {r.note}" for r in rows if r.note]
-    return "\n".join(lines + notes)
 
 
 def render_summary(results: Sequence[CaseResult]) -> str:
@@ -104,9 +88,3 @@ def write_json(results: Sequence[CaseResult], path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _g(value: float | None, digits: int = 12) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}g}"

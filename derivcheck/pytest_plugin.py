@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import Case
-    from .results import CaseResult
+    from derivcheck.cases.results import CaseResult
+    from derivcheck.model import Case
 
 _CASE_TABLE = re.compile(rb"^\s*\[\[\s*case\s*\]\]", re.MULTILINE)
 
@@ -65,7 +65,7 @@ class CaseFile(pytest.File):
         """The file's cases and load errors by case id, loaded once (on first use)."""
         cache = getattr(self, "_loaded", None)
         if cache is None:
-            from .cases import load_file
+            from derivcheck.cases.files import load_file
 
             cases, errors = load_file(self.path)
             cache = ({c.id: c for c in cases}, {e.case_id or "": str(e) for e in errors})
@@ -93,7 +93,7 @@ class CaseItem(pytest.Item):
         self.case_id = case_id
 
     def runtest(self) -> None:
-        from .runner import Status, run_case
+        from derivcheck.cases.run import Status, run_case
 
         cases, errors = self.parent.loaded()  # type: ignore[union-attr]
         case = cases.get(self.case_id)
@@ -137,8 +137,8 @@ class BrokenFile(pytest.Item):
 
 
 def _describe(result: CaseResult) -> str:
-    from .output import render_rows
-    from .verdict import Verdict
+    from derivcheck.table import render_rows
+    from derivcheck.verdict import Verdict
 
     head = f"case {result.case_id!r} ({result.path}): {result.status.value}"
     if result.expect.value != "pass":

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import Quantity
+from derivcheck.model import Quantity
+from derivcheck.numformat import fmt_number
 
 FLOAT64_EPS = float(np.finfo(np.float64).eps)
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -193,8 +194,8 @@ def judge(entry: Entry, tol: Tolerances | None = None) -> Row:
             wrong.extend(s for s, ok in agree.items() if not ok)
             if num_ok is False:
                 notes.append(
-                    f"numeric estimate off by {_g(abs(entry.numeric - ref))} "
-                    f"(its error estimate {_g(entry.numeric_error)}): numeric is wrong here"
+                    f"numeric estimate off by {fmt_number(abs(entry.numeric - ref), 6, 'none')} "
+                    f"(its error estimate {fmt_number(entry.numeric_error, 6, 'none')}): numeric is wrong here"
                 )
         errors.extend(abs(v - ref) for v in present.values() if _finite(v))
         tolerance = ad_tol
@@ -208,7 +209,7 @@ def judge(entry: Entry, tol: Tolerances | None = None) -> Row:
             errors.append(diff)
             if diff > claim_tol:
                 wrong.append(Source.CLAIM)
-                notes.append(f"claim {claim.key} = {claim.text!r} gives {_g(claim.value)}, exact is {_g(ref)}"
+                notes.append(f"claim {claim.key} = {claim.text!r} gives {fmt_number(claim.value, 6, 'none')}, exact is {fmt_number(ref, 6, 'none')}"
                              + _likely_cause(claim.value, ref))
         if Source.NUMERIC not in wrong and num_ok is None and entry.numeric is not None:
             notes.append("numeric estimate unavailable here")
@@ -237,7 +238,7 @@ def _judge_without_exact(entry: Entry, tol: Tolerances) -> Row:
         return _row(entry, Verdict.MISMATCH, tuple(wrong), error, limit, _cause_note(entry, num))
     if err > tol.decidable_rtol * max(abs(num), entry.scale):
         return _row(entry, Verdict.INCONCLUSIVE, (), error, limit,
-                    f"numeric error estimate {_g(err)} is too large to decide (value {_g(num)})")
+                    f"numeric error estimate {fmt_number(err, 6, 'none')} is too large to decide (value {fmt_number(num, 6, 'none')})")
     return _row(entry, Verdict.PASS, (), error, limit, "")
 
 
@@ -252,11 +253,11 @@ def _judge_kink(entry: Entry, tol: Tolerances) -> Row | None:
     low, high = min(left, right) - slack, max(left, right) + slack
     values = {Source.EXACT: entry.exact, Source.REVERSE: entry.reverse, Source.FORWARD: entry.forward}
     wrong = [s for s, v in values.items() if v is not None and not (low <= v <= high)]
-    notes = [f"one-sided derivatives differ: left {_g(left)}, right {_g(right)}"]
+    notes = [f"one-sided derivatives differ: left {fmt_number(left, 6, 'none')}, right {fmt_number(right, 6, 'none')}"]
     for claim in entry.claims:
         if claim.value is None or not (low <= claim.value <= high):
             wrong.append(Source.CLAIM)
-            notes.append(f"claim {claim.key} = {claim.text!r} lies outside [{_g(min(left, right))}, {_g(max(left, right))}]")
+            notes.append(f"claim {claim.key} = {claim.text!r} lies outside [{fmt_number(min(left, right), 6, 'none')}, {fmt_number(max(left, right), 6, 'none')}]")
     if wrong:
         notes.append("a value outside the one-sided derivatives is wrong on both sides")
     verdict = Verdict.MISMATCH if wrong else Verdict.NOT_DIFFERENTIABLE
@@ -316,7 +317,3 @@ def overall(verdicts: Sequence[Verdict]) -> Verdict:
 
 def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
-
-
-def _g(value: float | None) -> str:
-    return "none" if value is None else f"{value:.6g}"

@@ -7,9 +7,9 @@ import pytest
 import sympy
 import torch
 
-from derivcheck.autodiff import autograd_at, compile_torch, complex_step_safe
-from derivcheck.expr import ELEMENTWISE_1, parse
-from derivcheck.symbolic import derive, evaluate
+from derivcheck.engines.autograd import autograd_at, compile_torch, complex_step_safe
+from derivcheck.engines.exact import derive, evaluate
+from derivcheck.language.parser import ELEMENTWISE_1, parse
 
 x, y = sympy.symbols("x y", real=True)
 POINT = {"x": 0.3, "y": 0.7}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sympy
 
-from derivcheck.cases import load_file, load_paths
+from derivcheck.cases.files import load_file, load_paths
 from derivcheck.model import Expect, Quantity
 
 

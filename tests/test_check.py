@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 import derivcheck
 from derivcheck import CheckResult, DerivativeMismatch, Inconclusive, check_grad
-from derivcheck.checkresult import Mode
-from derivcheck.localise import bisect
+from derivcheck.gradcheck.localise import bisect
+from derivcheck.gradcheck.result import Mode
 from derivcheck.model import Quantity
 from derivcheck.verdict import Entry, Source, Tolerances, Verdict, judge
 

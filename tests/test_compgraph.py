@@ -9,7 +9,8 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derivcheck.compgraph import (
+from derivcheck.language.functions import relu, sigmoid
+from derivcheck.report.graph import (
     INPUT,
     OUTPUT,
     backward_markdown,
@@ -19,7 +20,6 @@ from derivcheck.compgraph import (
     local_partial,
     mermaid,
 )
-from derivcheck.functions import relu, sigmoid
 
 R = sympy.Rational
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from derivcheck.descent import converges, run_descent
-from derivcheck.functions import softplus
+from derivcheck.language.functions import softplus
+from derivcheck.report.descent import converges, run_descent
 
 R = sympy.Rational
 w = sympy.Symbol("w", real=True)

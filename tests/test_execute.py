@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from derivcheck import progress
-from derivcheck.cases import loads
-from derivcheck.execute import Pool, run_safely, timeout_result
+from derivcheck.cases.files import loads
+from derivcheck.cases.run import CaseResult, Status
+from derivcheck.cases.workers import Pool, run_safely, timeout_result
 from derivcheck.model import Expect
-from derivcheck.runner import CaseResult, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = ROOT / "cases" / "tutorials"

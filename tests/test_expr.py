@@ -7,8 +7,8 @@ import pytest
 import sympy
 
 from derivcheck.errors import ExpressionError
-from derivcheck.expr import parse, shape_of
-from derivcheck.functions import relu, sigmoid, softplus
+from derivcheck.language.functions import relu, sigmoid, softplus
+from derivcheck.language.parser import parse, shape_of
 
 x, y = sympy.symbols("x y", real=True)
 

@@ -15,9 +15,10 @@ import sympy
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from derivcheck.cases import CASE_KEYS, loads
+from derivcheck.cases.files import loads
+from derivcheck.cases.loader import CASE_KEYS
 from derivcheck.errors import CaseError, ExpressionError
-from derivcheck.expr import FUNCTIONS, parse
+from derivcheck.language.parser import FUNCTIONS, parse
 
 x, y = sympy.symbols("x y", real=True)
 NAMES = {

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import sympy
 
-from derivcheck.cases import load_paths, loads
+from derivcheck.cases.files import load_paths, loads
 from derivcheck.cli import main
 from derivcheck.errors import CaseError, ExpressionError
-from derivcheck.expr import LIMITS, parse
+from derivcheck.language.limits import LIMITS
+from derivcheck.language.parser import parse
 
 PACKAGE = Path(__file__).resolve().parent.parent / "derivcheck"
 SHIPPED = Path(__file__).resolve().parent.parent / "cases"
@@ -170,7 +171,7 @@ def test_loading_and_running_never_reach_eval_exec_or_sympys_string_parser(monke
     """Runtime check over every shipped case and a set of hostile ones."""
     from sympy.parsing import sympy_parser
 
-    from derivcheck.runner import run_case
+    from derivcheck.cases.run import run_case
 
     calls: list[str] = []
 
@@ -253,8 +254,8 @@ def test_a_case_that_spends_too_many_element_operations_is_stopped():
 
 
 def test_overflowing_values_are_an_evaluation_error_not_a_hang():
+    from derivcheck.engines.exact import evaluate
     from derivcheck.errors import EvaluationError
-    from derivcheck.symbolic import evaluate
 
     tower = parse("exp(exp(exp(exp(x))))", NAMES)
     start = time.perf_counter()
@@ -322,7 +323,7 @@ def test_each_mistake_is_one_line_naming_file_case_and_field(body, field, messag
     ],
 )
 def test_points_outside_the_domain_name_the_sub_expression(f, at, message):
-    from derivcheck.runner import Status, run_case
+    from derivcheck.cases.run import Status, run_case
 
     (case,), _ = loads(case_text(f'vars = ["x"]\nf = "{f}"\nat = {{ x = {at} }}', "domain"), path="d.toml")
     result = run_case(case)
@@ -358,7 +359,7 @@ def test_bad_files_and_cases_are_reported_while_every_other_case_runs(tmp_path):
 
 
 def test_an_unexpected_exception_while_loading_becomes_an_error_for_that_case_only(monkeypatch):
-    from derivcheck import cases as cases_module
+    from derivcheck.cases import loader as cases_module
 
     original = cases_module._CaseBuilder.build
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from derivcheck import DerivativeMismatch, check_grad
-from derivcheck.checkresult import Mode
+from derivcheck.gradcheck.result import Mode
 from derivcheck.verdict import Verdict
 
 F64 = torch.float64

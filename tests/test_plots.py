@@ -12,14 +12,9 @@ import numpy as np
 import pytest
 import sympy
 
-from derivcheck.functions import relu, sigmoid, softplus
-from derivcheck.plots import (
-    contour_plot,
-    directional_plot,
-    directional_values,
-    numeric,
-    tangent_plot,
-)
+from derivcheck.engines.numpy_eval import numeric
+from derivcheck.language.functions import relu, sigmoid, softplus
+from derivcheck.report.plots import contour_plot, directional_plot, directional_values, tangent_plot
 
 x, y = sympy.symbols("x y", real=True)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -118,6 +113,6 @@ def test_plot_style_does_not_leak_or_depend_on_global_state(tmp_path):
 
 
 def test_importing_plots_does_not_import_matplotlib():
-    code = "import sys, derivcheck.plots; print('matplotlib' in sys.modules)"
+    code = "import sys, derivcheck.report.plots; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sympy.printing.str import StrPrinter
 
-from derivcheck import symbolic
-from derivcheck.cases import loads
+from derivcheck.cases.files import loads
+from derivcheck.cases.run import Status, run_case
+from derivcheck.engines import exact as symbolic
 from derivcheck.errors import EvaluationError
-from derivcheck.runner import Status, run_case
 from derivcheck.verdict import Source, Verdict
 
 SCALE = int(os.environ.get("DERIVCHECK_FUZZ_SCALE", "1"))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from derivcheck.cases import load_file
+from derivcheck.cases.files import load_file
+from derivcheck.cases.run import Status, run_case
 from derivcheck.model import Quantity
-from derivcheck.runner import Status, run_case
 from derivcheck.verdict import Source, Verdict
 
 

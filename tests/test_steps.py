@@ -9,10 +9,10 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derivcheck import steps
-from derivcheck.functions import relu, sigmoid, softplus
-from derivcheck.steps import derive, equivalent, kinks
-from derivcheck.steps_markdown import derivation_markdown
+from derivcheck.language.functions import relu, sigmoid, softplus
+from derivcheck.report import steps
+from derivcheck.report.steps import derive, equivalent, kinks
+from derivcheck.report.steps_markdown import derivation_markdown
 
 x, y = sympy.symbols("x y", real=True)
 w01 = sympy.Symbol("w[0,1]", real=True)

@@ -6,9 +6,9 @@ import mpmath
 import pytest
 import sympy
 
+from derivcheck.engines.exact import DIGITS, derive, evaluate, kinks
 from derivcheck.errors import EvaluationError
-from derivcheck.functions import relu, sigmoid, softplus
-from derivcheck.symbolic import DIGITS, derive, evaluate, kinks
+from derivcheck.language.functions import relu, sigmoid, softplus
 
 x, y, z = sympy.symbols("x y z", real=True)
 

@@ -1,0 +1,334 @@
+"""One case through the three engines and the comparator, to a ``CaseResult``.
+
+No printing and no files here: the CLI, the pytest plugin and the report all consume results.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import sympy
+
+from derivcheck.cases.loader import stable_seed
+from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
+from derivcheck.engines import exact as symbolic
+from derivcheck.engines import numeric as finite_diff
+from derivcheck.engines.autograd import autograd_at, compile_torch
+from derivcheck.errors import CaseError, EvaluationError
+from derivcheck.model import Case, ClaimEntry, Expect, Quantity
+from derivcheck.verdict import ClaimValue, Entry, Row, Source, Verdict, judge, overall
+
+__all__ = ["CaseResult", "Status", "Steepest", "error_result", "run_case"]
+
+#: random unit directions sampled per point to check that none beats the gradient's own
+STEEPEST_SAMPLES = 16
+#: tolerance of the steepest-ascent checks, relative to |grad f|
+STEEPEST_RTOL = 1e-9
+
+
+def run_case(case: Case) -> CaseResult:
+    """Check every derivative a case asks for at every point.
+
+    Examples
+    --------
+    >>> from derivcheck.cases.files import load_paths  # doctest: +SKIP
+    >>> result = run_case(load_paths(["cases/tutorials"]).cases[0])  # doctest: +SKIP
+    >>> result.status  # doctest: +SKIP
+    <Status.OK: 'ok'>
+    """
+    start = time.perf_counter()
+    try:
+        rows, steepest = _Runner(case).run()
+    except CaseError as exc:
+        return error_result(exc, time.perf_counter() - start)
+    verdict = overall([r.verdict for r in rows])
+    status, message = _status(case, rows, verdict, steepest)
+    return CaseResult(
+        case_id=case.id, path=str(case.path), title=case.title, expect=case.expect, status=status,
+        verdict=verdict, rows=tuple(rows), steepest=tuple(steepest),
+        points=tuple(tuple(float(c) for c in p) for p in case.points),
+        seconds=time.perf_counter() - start, message=message,
+    )
+
+
+def _status(case: Case, rows: Sequence[Row], verdict: Verdict, steepest: Sequence[Steepest]) -> tuple[Status, str]:
+    engine_wrong = [r for r in rows if r.verdict is Verdict.MISMATCH and set(r.wrong) - {Source.CLAIM}]
+    claim_wrong = [r for r in rows if Source.CLAIM in r.wrong]
+    bad_steepest = [s for s in steepest if not s.ok]
+    if engine_wrong:
+        r = engine_wrong[0]
+        return Status.FAILED, f"{r.label} at point {r.point}: {', '.join(s.value for s in r.wrong)} wrong; {r.note}"
+    if bad_steepest:
+        s = bad_steepest[0]
+        return Status.FAILED, f"steepest-ascent check failed at point {s.point}: {s.note}"
+    if case.expect is Expect.MISMATCH:
+        if claim_wrong:
+            return Status.OK, f"wrong claim caught: {claim_wrong[0].note}"
+        return Status.FAILED, "expected a wrong claim, but every claim is right"
+    if claim_wrong:
+        r = claim_wrong[0]
+        return Status.FAILED, f"wrong claim at point {r.point}: {r.note}"
+    if case.expect is Expect.NOT_DIFFERENTIABLE:
+        if verdict is Verdict.NOT_DIFFERENTIABLE:
+            return Status.OK, "not differentiable at a point, as expected"
+        return Status.FAILED, "expected a non-differentiable point, found none"
+    if verdict is Verdict.PASS:
+        return Status.OK, ""
+    r = next(r for r in rows if r.verdict is verdict)
+    return Status.FAILED, f"{r.label} at point {r.point}: {verdict.value}; {r.note}"
+
+
+class _Runner:
+    """Holds what one case shares across its points: derivatives, compiled code, claims."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.symbolic = symbolic.derive_case(case)
+        try:
+            self.compiled = compile_torch(case.symbols, case.outputs)
+        except NotImplementedError as exc:
+            raise CaseError(str(exc), path=case.path, case_id=case.id, field="f") from None
+        self.claims: dict[tuple[Quantity, tuple[int, ...]], list[ClaimEntry]] = {}
+        for claim in case.claims:
+            self.claims.setdefault((claim.quantity, claim.index), []).append(claim)
+        self.in_labels = case.input_labels
+        self.out_labels = ("f",) if case.scalar else tuple(f"f{i}" for i in range(case.n_outputs))
+
+    def run(self) -> tuple[list[Row], list[Steepest]]:
+        rows: list[Row] = []
+        steepest: list[Steepest] = []
+        for k, point in enumerate(self.case.points):
+            point_rows, point_steepest = self._point(k, point)
+            rows.extend(point_rows)
+            if point_steepest is not None:
+                steepest.append(point_steepest)
+        return rows, steepest
+
+    def _field(self, k: int) -> str:
+        case = self.case
+        given = len(case.points) - case.sampled
+        if k >= given:
+            return f"sample[{k - given}]"
+        return "at" if given == 1 else f"at[{k}]"
+
+    def _point(self, k: int, point: tuple[sympy.Expr, ...]) -> tuple[list[Row], Steepest | None]:
+        case = self.case
+        subs = symbolic.substitution(case.symbols, point)
+        for i, out in enumerate(case.outputs):
+            try:
+                symbolic.evaluate(out, subs)
+            except EvaluationError as exc:
+                raise CaseError(f"f{'' if case.scalar else f'[{i}]'} at {_show_point(case, point)}: {exc}",
+                                path=case.path, case_id=case.id, field=self._field(k)) from None
+        x = np.array([float(c) for c in point], dtype=np.float64)
+        f = self.compiled.numpy
+        n, m = case.n_inputs, case.n_outputs
+        hessian_wanted = self.symbolic.hessian is not None
+
+        exact_j = self._exact_array(self.symbolic.jacobian, subs)
+        unit = _float_array(case.directions, n)
+        tangents = _float_array(case.tangents, n)
+        cotangents = _float_array(case.cotangents, m)
+        ad = autograd_at(self.compiled, x, directions=unit, tangents=tangents, cotangents=cotangents,
+                         hessian=hessian_wanted)
+        num_j = finite_diff.jacobian(f, x, complex_step=self.compiled.analytic)
+        kinked = symbolic.kinks(case.outputs, subs)
+        one_sided_j = finite_diff.one_sided(f, x, np.eye(n)) if kinked else None
+
+        # When a whole quantity is exactly zero, no entry gives a size to round against; the
+        # function's own size per unit of input does (sin(acos(0)) leaves cos(pi/2) ~ 6e-17).
+        zero_scale = float(np.max(np.abs(ad.value), initial=0.0)) / max(1.0, float(np.max(np.abs(x))))
+        rows: list[Row] = []
+        # Jacobian (the gradient when m == 1)
+        scale = _scale(exact_j, num_j.value, zero_scale)
+        for i in range(m):
+            for j in range(n):
+                rows.append(self._judge(
+                    Quantity.JACOBIAN, k, (i, j), self._jac_label(i, j), exact_j[i, j], subs,
+                    reverse=ad.reverse[i, j], forward=ad.forward[i, j],
+                    numeric=(num_j.value[i, j], num_j.error[i, j], num_j.method[i, j]),
+                    one_sided=None if one_sided_j is None else tuple(a[i, j] for a in one_sided_j),
+                    scale=scale,
+                ))
+        # directional derivatives, Jacobian-vector and vector-Jacobian products
+        for quantity, vectors, exact_vectors, ad_values in (
+            (Quantity.DIRECTIONAL, unit, case.directions, ad.directional),
+            (Quantity.JVP, tangents, case.tangents, ad.jvp),
+        ):
+            if not len(vectors):
+                continue
+            num = finite_diff.directional(f, x, vectors, complex_step=self.compiled.analytic)
+            sided = finite_diff.one_sided(f, x, vectors) if kinked else None
+            exact = self._exact_products(exact_j, exact_vectors, transpose=False)
+            scale = _product_scale(exact_j, num_j.value, vectors, transpose=False, fallback=zero_scale)
+            for d in range(len(vectors)):
+                for i in range(m):
+                    rows.append(self._judge(
+                        quantity, k, (d, i), self._vector_label(quantity, d, i), exact[d, i], subs,
+                        forward=ad_values[d, i], numeric=(num.value[i, d], num.error[i, d], num.method[i, d]),
+                        one_sided=None if sided is None else tuple(a[i, d] for a in sided), scale=scale,
+                    ))
+        if len(cotangents):
+            exact = self._exact_products(exact_j, case.cotangents, transpose=True)
+            num_v = cotangents @ num_j.value
+            err_v = np.abs(cotangents) @ num_j.error
+            scale = _product_scale(exact_j, num_j.value, cotangents, transpose=True, fallback=zero_scale)
+            for c in range(len(cotangents)):
+                for j in range(n):
+                    rows.append(self._judge(
+                        Quantity.VJP, k, (c, j), self._vector_label(Quantity.VJP, c, j), exact[c, j], subs,
+                        reverse=ad.vjp[c, j], numeric=(num_v[c, j], err_v[c, j], "from numeric Jacobian"),
+                        one_sided=None, scale=scale,
+                    ))
+        if hessian_wanted:
+            rows.extend(self._hessian_rows(k, subs, x, ad.hessian, zero_scale))
+        # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
+        steepest = self._steepest(k, x, exact_j, ad.forward[0]) if case.scalar and not kinked else None
+        return rows, steepest
+
+    def _hessian_rows(self, k: int, subs: dict, x: np.ndarray, ad_hessian: np.ndarray | None,
+                      zero_scale: float) -> list[Row]:
+        case = self.case
+        n, m = case.n_inputs, case.n_outputs
+        exact_h = self._exact_array(self.symbolic.hessian, subs)
+        rows = []
+        for i in range(m):
+            def f_i(points: np.ndarray, i: int = i) -> np.ndarray:
+                return self.compiled.numpy(points)[:, i:i + 1]
+            num_h = finite_diff.hessian(f_i, x)
+            scale = _scale(exact_h[i], num_h.value, zero_scale)
+            for j in range(n):
+                for l in range(n):
+                    label = f"d2{self.out_labels[i]}/d{self.in_labels[j]}d{self.in_labels[l]}"
+                    rows.append(self._judge(
+                        Quantity.HESSIAN, k, (i, j, l), label, exact_h[i, j, l], subs,
+                        forward=None if ad_hessian is None else ad_hessian[i, j, l],
+                        numeric=(num_h.value[j, l], num_h.error[j, l], num_h.method[j, l]),
+                        one_sided=None, scale=scale,
+                    ))
+        return rows
+
+    def _steepest(self, k: int, x: np.ndarray, exact_j: np.ndarray, forward: np.ndarray) -> Steepest | None:
+        grad = np.array([float(v) if v is not None else math.nan for v in exact_j[0]], dtype=np.float64)
+        norm = float(np.linalg.norm(grad))
+        if not np.all(np.isfinite(grad)) or norm == 0.0:
+            return None
+        rng = np.random.default_rng(stable_seed(f"{self.case.id}/{k}"))
+        samples = rng.standard_normal((STEEPEST_SAMPLES, len(x)))
+        samples /= np.linalg.norm(samples, axis=1, keepdims=True)
+        directions = np.vstack([grad / norm, samples])
+        promised = directions @ grad  # D_u f = grad f . u, every u
+        num = finite_diff.directional(self.compiled.numpy, x, directions, complex_step=self.compiled.analytic)
+        values, errors = num.value[0], num.error[0]
+        numeric_ok = np.abs(values - promised) <= 4 * errors + STEEPEST_RTOL * norm
+        # forward mode is a second, independent witness: a numeric stencil that steps over a
+        # nearby kink is a numeric problem, not a broken promise (as everywhere in the verdicts)
+        autograd = directions @ forward
+        autograd_ok = np.abs(autograd - promised) <= STEEPEST_RTOL * norm
+        witnessed = np.where(numeric_ok, values, np.where(autograd_ok, autograd, np.nan))
+        along, along_err = float(values[0]), float(errors[0])
+        best = int(np.nanargmax(witnessed[1:])) + 1 if np.any(np.isfinite(witnessed[1:])) else 1
+        best_value = float(witnessed[best])
+        cosine = float(np.clip(directions[best] @ grad / norm, -1.0, 1.0))
+        ok = bool(np.all(numeric_ok | autograd_ok) and best_value <= norm * (1 + STEEPEST_RTOL) + 4 * errors[best])
+        note = "" if ok else (
+            f"D_u f along the gradient is {along:.12g}, |grad f| is {norm:.12g}; "
+            f"best sampled D_u f is {best_value:.12g}"
+        )
+        return Steepest(k, norm, along, along_err, best_value, math.degrees(math.acos(cosine)),
+                        STEEPEST_SAMPLES, ok, note)
+
+    # helpers -----------------------------------------------------------------------------
+    def _exact_array(self, exprs: np.ndarray, subs: dict) -> np.ndarray:
+        out = np.empty(exprs.shape, dtype=object)
+        for index in np.ndindex(exprs.shape):
+            try:
+                out[index] = symbolic.evaluate(exprs[index], subs)
+            except EvaluationError:
+                out[index] = None  # e.g. DiracDelta at a kink: no exact value, numeric decides
+        return out
+
+    def _exact_products(self, exact_j: np.ndarray, vectors: Sequence[Sequence[sympy.Expr]], *, transpose: bool) -> np.ndarray:
+        m, n = exact_j.shape
+        width = n if transpose else m
+        out = np.empty((len(vectors), width), dtype=object)
+        for d, vector in enumerate(vectors):
+            for a in range(width):
+                pairs = [(exact_j[i, a], vector[i]) for i in range(m)] if transpose else \
+                        [(exact_j[a, j], vector[j]) for j in range(n)]
+                if any(v is None for v, _ in pairs):
+                    out[d, a] = None
+                else:
+                    out[d, a] = sympy.Add(*(v * w for v, w in pairs)).evalf(symbolic.DIGITS)
+        return out
+
+    def _claim_values(self, quantity: Quantity, index: tuple[int, ...], subs: dict) -> tuple[ClaimValue, ...]:
+        values = []
+        for claim in self.claims.get((quantity, index), ()):
+            try:
+                values.append(ClaimValue(claim.key, claim.text, float(symbolic.evaluate(claim.expr, subs))))
+            except EvaluationError as exc:
+                values.append(ClaimValue(claim.key, claim.text, None, str(exc)))
+        return tuple(values)
+
+    def _judge(self, quantity: Quantity, k: int, index: tuple[int, ...], label: str, exact: object, subs: dict, *,
+               reverse: float | None = None, forward: float | None = None,
+               numeric: tuple[float, float, str], one_sided: tuple | None, scale: float) -> Row:
+        left = right = sided_err = None
+        if one_sided is not None:
+            left, right, sided_err = (float(v) for v in one_sided)
+        return judge(Entry(
+            quantity=quantity, point=k, index=index, label=label,
+            exact=None if exact is None else float(exact),
+            exact_text=None if exact is None else _exact_text(exact),
+            reverse=None if reverse is None else float(reverse),
+            forward=None if forward is None else float(forward),
+            numeric=float(numeric[0]), numeric_error=float(numeric[1]), method=str(numeric[2]),
+            claims=self._claim_values(quantity, index, subs),
+            left=left, right=right, one_sided_error=sided_err, scale=scale,
+        ))
+
+    def _jac_label(self, i: int, j: int) -> str:
+        return f"d{self.out_labels[i]}/d{self.in_labels[j]}"
+
+    def _vector_label(self, quantity: Quantity, d: int, i: int) -> str:
+        if quantity is Quantity.DIRECTIONAL:
+            return f"D_u{d + 1} {self.out_labels[i]}"
+        if quantity is Quantity.JVP:
+            return f"jvp{d + 1}[{self.out_labels[i]}]"
+        return f"vjp{d + 1}[{self.in_labels[i]}]"
+
+
+def _exact_text(value: object) -> str:
+    return sympy.Float(value, symbolic.DIGITS).__str__() if isinstance(value, sympy.Expr) else str(value)
+
+
+def _float_array(vectors: Sequence[Sequence[sympy.Expr]], width: int) -> np.ndarray:
+    return np.array([[float(c) for c in v] for v in vectors], dtype=np.float64).reshape(len(vectors), width)
+
+
+def _scale(exact: np.ndarray, numeric: np.ndarray, fallback: float) -> float:
+    """The largest |entry| of a quantity; ``fallback`` when every entry is exactly zero."""
+    values = [abs(float(v)) for v in exact.flat if v is not None]
+    if not values:
+        values = [abs(float(v)) for v in np.asarray(numeric).flat if np.isfinite(v)]
+    return max(values, default=0.0) or fallback
+
+
+def _product_scale(exact_j: np.ndarray, numeric_j: np.ndarray, vectors: np.ndarray, *, transpose: bool,
+                   fallback: float) -> float:
+    """The largest sum of |J_ij v_j| (or |v_i J_ij|): the size of the terms a product adds up,
+    which bounds its rounding even when the terms cancel to zero."""
+    jac = np.array([[abs(float(v)) if v is not None else math.nan for v in row] for row in exact_j])
+    jac = np.where(np.isfinite(jac), jac, np.abs(numeric_j))
+    terms = np.abs(vectors) @ jac if transpose else np.abs(vectors) @ jac.T
+    return (float(np.nanmax(terms)) if terms.size else 0.0) or fallback
+
+
+def _show_point(case: Case, point: tuple[sympy.Expr, ...]) -> str:
+    parts = [f"{label}={value}" for label, value in zip(case.input_labels, point)]
+    text = ", ".join(parts)
+    return text if len(text) < 80 else text[:77] + "..."

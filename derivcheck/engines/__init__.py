@@ -1,0 +1,1 @@
+"""The three independent sources of derivatives: exact (SymPy + mpmath), autograd (torch), numeric."""

@@ -1,0 +1,199 @@
+"""The autograd engine: SymPy expressions compiled to torch, differentiated in both modes.
+
+Compilation walks the SymPy tree (after common-subexpression elimination) and maps each node to
+a torch operation; no source text is generated or executed. The compiled function takes a tensor
+of shape ``(..., n)`` and returns ``(..., m)``, so one call evaluates a whole batch of points,
+real or complex (complex inputs serve the complex-step derivative).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+import torch
+
+from derivcheck.language.functions import relu, sigmoid, softplus
+
+Tensor = torch.Tensor
+
+# Functions that are analytic where defined and that torch evaluates in complex arithmetic:
+# with only these, Im f(x + ih)/h is an exact derivative (the complex step).
+_ANALYTIC = (
+    sympy.sin, sympy.cos, sympy.tan, sympy.asin, sympy.acos, sympy.atan,
+    sympy.sinh, sympy.cosh, sympy.tanh, sympy.asinh, sympy.acosh, sympy.atanh,
+    sympy.exp, sympy.log, sigmoid, softplus,
+)
+
+_UNARY: dict[type, Callable[[Tensor], Tensor]] = {
+    sympy.sin: torch.sin, sympy.cos: torch.cos, sympy.tan: torch.tan,
+    sympy.asin: torch.asin, sympy.acos: torch.acos, sympy.atan: torch.atan,
+    sympy.sinh: torch.sinh, sympy.cosh: torch.cosh, sympy.tanh: torch.tanh,
+    sympy.asinh: torch.asinh, sympy.acosh: torch.acosh, sympy.atanh: torch.atanh,
+    sympy.exp: torch.exp, sympy.log: torch.log, sympy.Abs: torch.abs,
+    sympy.sign: torch.sign, sympy.erf: torch.special.erf, relu: torch.relu,
+}
+
+
+def _sigmoid(x: Tensor) -> Tensor:
+    return 1 / (1 + torch.exp(-x)) if x.is_complex() else torch.sigmoid(x)
+
+
+def _softplus(x: Tensor) -> Tensor:
+    return torch.log(1 + torch.exp(x)) if x.is_complex() else torch.nn.functional.softplus(x)
+
+
+def _heaviside(x: Tensor) -> Tensor:
+    # SymPy's convention H(0) = 1/2; its derivative is 0 everywhere torch can see
+    return torch.where(x > 0, 1.0, torch.where(x < 0, 0.0, 0.5)).to(x.dtype)
+
+
+_UNARY[sigmoid] = _sigmoid
+_UNARY[softplus] = _softplus
+
+
+def complex_step_safe(exprs: Sequence[sympy.Expr]) -> bool:
+    """Whether every function in ``exprs`` is analytic, so the complex step applies."""
+    for expr in exprs:
+        for node in sympy.preorder_traversal(expr):
+            if (node.is_Function or isinstance(node, (sympy.Max, sympy.Min))) and not isinstance(node, _ANALYTIC):
+                return False
+            if isinstance(node, sympy.Pow) and not node.exp.is_Number:
+                return False  # x**y with symbolic y: fine in theory, but branch cuts bite
+    return True
+
+
+@dataclass(frozen=True, eq=False)
+class Compiled:
+    """A batched torch function of the inputs, built from SymPy expressions."""
+
+    symbols: tuple[sympy.Symbol, ...]
+    outputs: tuple[sympy.Expr, ...]
+    analytic: bool  # complex step is valid
+    _program: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
+    _results: tuple[sympy.Expr, ...]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        env: dict[sympy.Expr, Tensor] = {s: x[..., j] for j, s in enumerate(self.symbols)}
+        for name, expr in self._program:
+            env[name] = _emit(expr, env, x)
+        values = [_emit(expr, env, x) for expr in self._results]
+        return torch.stack([torch.broadcast_to(v, x.shape[:-1]) for v in values], dim=-1)
+
+    def numpy(self, points: np.ndarray) -> np.ndarray:
+        """Evaluate a batch ``(k, n)`` of float64 or complex128 points to ``(k, m)``, no grad."""
+        with torch.no_grad():
+            return self(torch.from_numpy(np.ascontiguousarray(points))).numpy()
+
+
+def compile_torch(symbols: Sequence[sympy.Symbol], outputs: Sequence[sympy.Expr]) -> Compiled:
+    """Compile ``outputs`` (functions of ``symbols``) into one batched torch function.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y", real=True)
+    >>> f = compile_torch([x, y], [x**2 * y, sympy.sin(x)])
+    >>> f(torch.tensor([2.0, 3.0], dtype=torch.float64)).tolist()[0]
+    12.0
+    """
+    replacements, reduced = sympy.cse(list(outputs), optimizations=None)
+    return Compiled(tuple(symbols), tuple(outputs), complex_step_safe(outputs), tuple(replacements), tuple(reduced))
+
+
+def _emit(expr: sympy.Expr, env: dict, x: Tensor) -> Tensor | float | complex:
+    if expr in env:
+        return env[expr]
+    if expr.is_Number or expr.is_NumberSymbol:
+        value = complex(expr) if not expr.is_real else float(expr)
+        return torch.tensor(value, dtype=x.dtype if not isinstance(value, complex) else torch.complex128)
+    if isinstance(expr, sympy.Add):
+        total = _emit(expr.args[0], env, x)
+        for arg in expr.args[1:]:
+            total = total + _emit(arg, env, x)
+        return total
+    if isinstance(expr, sympy.Mul):
+        product = _emit(expr.args[0], env, x)
+        for arg in expr.args[1:]:
+            product = product * _emit(arg, env, x)
+        return product
+    if isinstance(expr, sympy.Pow):
+        base = _emit(expr.base, env, x)
+        exp = expr.exp
+        if exp == sympy.S.Half:
+            return torch.sqrt(base)
+        if exp == -sympy.S.Half:
+            return 1 / torch.sqrt(base)
+        if exp.is_Integer:
+            return base ** int(exp)
+        return base ** _emit(exp, env, x)
+    func = type(expr)
+    if func in _UNARY:
+        return _UNARY[func](_emit(expr.args[0], env, x))
+    if func is sympy.Heaviside:
+        return _heaviside(_as_tensor(_emit(expr.args[0], env, x), x))
+    if func in (sympy.Max, sympy.Min):
+        combine = torch.maximum if func is sympy.Max else torch.minimum
+        args = [_as_tensor(_emit(a, env, x), x) for a in expr.args]
+        out = args[0]
+        for arg in args[1:]:
+            out = combine(out, arg)
+        return out
+    if func is sympy.atan2:
+        return torch.atan2(_as_tensor(_emit(expr.args[0], env, x), x), _as_tensor(_emit(expr.args[1], env, x), x))
+    raise NotImplementedError(f"no torch translation for {func.__name__} in {expr}")
+
+
+def _as_tensor(value: Tensor | float, x: Tensor) -> Tensor:
+    return value if isinstance(value, Tensor) else torch.tensor(value, dtype=x.dtype)
+
+
+@dataclass(frozen=True)
+class AutogradValues:
+    """Everything torch computes at one point (float64 numpy arrays)."""
+
+    value: np.ndarray  # (m,)
+    reverse: np.ndarray  # (m, n) Jacobian by reverse mode
+    forward: np.ndarray  # (m, n) Jacobian by forward mode
+    directional: np.ndarray  # (d, m) along unit directions, forward mode
+    jvp: np.ndarray  # (t, m) forward mode
+    vjp: np.ndarray  # (c, n) reverse mode
+    hessian: np.ndarray | None  # (m, n, n), forward-over-reverse
+
+
+def autograd_at(
+    fn: Compiled,
+    point: np.ndarray,
+    *,
+    directions: np.ndarray,
+    tangents: np.ndarray,
+    cotangents: np.ndarray,
+    hessian: bool,
+) -> AutogradValues:
+    """Reverse- and forward-mode derivatives of ``fn`` at ``point`` (float64)."""
+    from torch.func import hessian as t_hessian
+    from torch.func import jacfwd, jacrev, jvp, vjp
+
+    x = torch.tensor(point, dtype=torch.float64)
+    value = fn(x)
+    reverse = jacrev(fn)(x)
+    forward = jacfwd(fn)(x)
+    m, n = value.shape[-1], x.shape[-1]
+
+    def along(vectors: np.ndarray) -> np.ndarray:
+        rows = [jvp(fn, (x,), (torch.tensor(v, dtype=torch.float64),))[1].numpy() for v in vectors]
+        return np.array(rows, dtype=np.float64).reshape(len(vectors), m)
+
+    _, pullback = vjp(fn, x)
+    vjps = [pullback(torch.tensor(c, dtype=torch.float64))[0].numpy() for c in cotangents]
+    hess = t_hessian(fn)(x).numpy().reshape(m, n, n) if hessian else None
+    return AutogradValues(
+        value=value.detach().numpy().reshape(m),
+        reverse=reverse.detach().numpy().reshape(m, n),
+        forward=forward.detach().numpy().reshape(m, n),
+        directional=along(directions),
+        jvp=along(tangents),
+        vjp=np.array(vjps, dtype=np.float64).reshape(len(cotangents), n),
+        hessian=hess,
+    )

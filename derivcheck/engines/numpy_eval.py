@@ -1,0 +1,118 @@
+"""Expressions of the case language evaluated with NumPy over arrays of points (plots, descent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import sympy
+
+from derivcheck.language.functions import relu, sigmoid, softplus
+
+Numeric = Callable[..., Any]
+
+
+def _sigmoid(x: Any) -> Any:
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+
+
+def _softplus(x: Any) -> Any:
+    x = np.asarray(x, dtype=float)
+    return np.logaddexp(0.0, x)
+
+
+def _relu(x: Any) -> Any:
+    return np.maximum(np.asarray(x, dtype=float), 0.0)
+
+
+_ERF = np.vectorize(math.erf, otypes=[float])
+
+
+def _heaviside(x: Any, h0: float = 0.5) -> Any:
+    return np.heaviside(x, h0)
+
+
+def _dirac(x: Any) -> Any:
+    return np.where(x == 0, np.inf, 0.0)
+
+
+#: SymPy function classes and the numpy code that evaluates them element-wise
+NUMPY_FUNCTIONS: dict[type, Callable[..., Any]] = {
+    sympy.sin: np.sin, sympy.cos: np.cos, sympy.tan: np.tan,
+    sympy.asin: np.arcsin, sympy.acos: np.arccos, sympy.atan: np.arctan,
+    sympy.sinh: np.sinh, sympy.cosh: np.cosh, sympy.tanh: np.tanh,
+    sympy.asinh: np.arcsinh, sympy.acosh: np.arccosh, sympy.atanh: np.arctanh,
+    sympy.exp: np.exp, sympy.log: np.log, sympy.Abs: np.abs, sympy.sign: np.sign,
+    sympy.erf: _ERF, sympy.atan2: np.arctan2, sympy.DiracDelta: _dirac,
+    sigmoid: _sigmoid, softplus: _softplus, relu: _relu,
+}
+
+
+def numeric(expr: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> Numeric:
+    """A vectorised numpy function of ``symbols`` for an expression of the case language.
+
+    The expression tree is walked and each node evaluated with numpy (no generated code: no
+    ``lambdify``, no ``eval``); a sub-expression used twice is evaluated once. Outside a
+    function's real domain the value is nan. The result always has the broadcast shape of the
+    inputs (a constant is broadcast too).
+
+    Raises
+    ------
+    NotImplementedError
+        For a function this evaluator does not know (checked when it is called).
+
+    Examples
+    --------
+    >>> import numpy as np, sympy
+    >>> from derivcheck.language.functions import sigmoid
+    >>> x = sympy.Symbol("x", real=True)
+    >>> numeric(sigmoid(x) + 1, [x])(np.array([0.0, 0.0]))
+    array([1.5, 1.5])
+    """
+    expr = sympy.sympify(expr)
+    symbols = list(symbols)
+
+    def f(*args: Any) -> Any:
+        arrays = [np.asarray(a, dtype=float) for a in args]
+        shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
+        env: dict[sympy.Basic, Any] = dict(zip(symbols, arrays))
+        with np.errstate(all="ignore"):
+            value = np.asarray(_evaluate(expr, env), dtype=float)
+        return np.broadcast_to(value, shape).astype(float)
+
+    return f
+
+
+def _evaluate(e: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
+    if e in env:
+        return env[e]
+    if e.is_Number or isinstance(e, sympy.NumberSymbol):
+        value: Any = float(e)
+    elif e.is_Add:
+        value = sum((_evaluate(a, env) for a in e.args), 0.0)
+    elif e.is_Mul:
+        value = 1.0
+        for a in e.args:
+            value = value * _evaluate(a, env)
+    elif e.is_Pow:
+        base, exponent = _evaluate(e.base, env), _evaluate(e.exp, env)
+        value = np.sqrt(base) if e.exp == sympy.S.Half else np.power(base, exponent)
+    elif isinstance(e, sympy.Heaviside):
+        h0 = float(e.args[1]) if len(e.args) > 1 else 0.5
+        value = _heaviside(_evaluate(e.args[0], env), h0)
+    elif isinstance(e, (sympy.Max, sympy.Min)):
+        op = np.maximum if isinstance(e, sympy.Max) else np.minimum
+        parts = [_evaluate(a, env) for a in e.args]
+        value = parts[0]
+        for part in parts[1:]:
+            value = op(value, part)
+    elif type(e) in NUMPY_FUNCTIONS:
+        value = NUMPY_FUNCTIONS[type(e)](*(_evaluate(a, env) for a in e.args))
+    else:
+        raise NotImplementedError(f"no numpy evaluation for {type(e).__name__}")
+    env[e] = value
+    return value

@@ -1,0 +1,1 @@
+"""``check_grad``: derivatives of other people's torch code, functions and expressions, checked."""

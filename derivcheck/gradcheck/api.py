@@ -1,0 +1,203 @@
+"""``check_grad``: one call in a test suite that says whether a derivative is right.
+
+Three kinds of target, one result type:
+
+* a torch function and its inputs (the inputs with ``requires_grad=True`` are checked): reverse
+  mode always, forward mode where the function supports it, second order on request, against
+  float64 finite differences;
+* an expression (text or SymPy) and a point: the exact derivative is the reference;
+* a function and the user's own gradient ``grad=`` (NumPy or torch), as scipy's ``check_grad``
+  does, with a verdict instead of a bare number.
+
+A wrong derivative raises ``DerivativeMismatch``; no verdict raises ``Inconclusive``; both are
+``AssertionError`` subclasses, so pytest reports a test failure with the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from derivcheck.errors import DerivativeMismatch, Inconclusive
+from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options
+from derivcheck.verdict import Tolerances, Verdict
+
+__all__ = ["CheckResult", "Mode", "ModeResult", "check_grad"]
+
+#: the most random directions a check may ask for
+MAX_DIRECTIONS = 64
+STRATEGIES = ("auto", "full", "directional")
+
+
+def check_grad(
+    func: Callable[..., Any] | str | Any,
+    inputs: Any = None,
+    *,
+    at: Mapping[str, Any] | None = None,
+    grad: Callable[..., Any] | None = None,
+    seed: int = 0,
+    directions: int = 4,
+    order: int = 1,
+    tolerances: Tolerances | Mapping[str, float] | None = None,
+    device: Any = None,
+    strategy: Literal["auto", "full", "directional"] = "auto",
+    raises: bool = True,
+) -> CheckResult:
+    """Check the derivatives of ``func`` and raise if one is wrong.
+
+    Parameters
+    ----------
+    func : callable, str or sympy.Expr
+        A function of torch tensors returning a tensor or a tuple of tensors (scalar or not); a
+        NumPy function of one array when ``grad`` is given; or an expression (``"x**2*y"`` or a
+        SymPy expression) whose exact derivative becomes the reference.
+    inputs : tensor or tuple, optional
+        The arguments of ``func``. Tensors with ``requires_grad=True`` are checked; everything
+        else is held fixed (the ``torch.autograd.gradcheck`` convention). A NumPy array checks
+        every entry. Not used with an expression.
+    at : mapping, optional
+        For an expression: each variable's value, a number or nested lists for an array.
+    grad : callable, optional
+        The user's gradient, called like ``func`` (with keyword arguments named as in ``at`` for an
+        expression); returns one array or tensor per checked input. Needs a scalar function.
+    seed : int
+        Seed of the random directions and cotangents (a local generator; global RNG untouched).
+    directions : int
+        Random Gaussian directions for large inputs (each costs a few function evaluations).
+    order : int
+        1, or 2 to check second derivatives too (double backward, Hessian-vector products).
+    tolerances : Tolerances or mapping, optional
+        Overrides of ``verdict.Tolerances`` fields; by default they follow the dtype the function
+        computes in.
+    device : str or torch.device, optional
+        Where to evaluate copies of the inputs (default: where the checked inputs are).
+    strategy : {"auto", "full", "directional"}
+        Compare full Jacobians (small inputs) or seeded directional products (large inputs).
+    raises : bool
+        Raise on a wrong derivative or no verdict (default); else only return the result.
+
+    Returns
+    -------
+    CheckResult
+        Verdict per mode, every compared value with its error and tolerance, localised wrong
+        entries, likely causes, evaluation count and time.
+
+    Raises
+    ------
+    DerivativeMismatch
+        A derivative disagrees with its reference beyond the tolerance.
+    Inconclusive
+        No verdict: not differentiable at the point, not finite there, or not deterministic.
+    ValueError
+        Arguments that cannot be checked (the message quotes the bad value).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    >>> check_grad(lambda t: (t ** 3).sum(), x).ok
+    True
+    >>> check_grad("x**2*y", at={"x": 2, "y": 3}).verdict
+    <Verdict.PASS: 'pass'>
+    >>> result = check_grad("x**2*y", at={"x": 2, "y": 3}, grad=lambda x, y: (2 * x * y, -x**2), raises=False)
+    >>> result.verdict
+    <Verdict.MISMATCH: 'mismatch'>
+    >>> result.causes
+    ('sign flipped: computed = -1 x reference', 'the error is confined to one entry: y')
+    """
+    options = _options(seed, directions, order, tolerances, device, strategy)
+    if grad is not None and not callable(grad):
+        raise ValueError(f"grad must be callable, got {grad!r}")
+    if isinstance(raises, bool) is False:
+        raise ValueError(f"raises must be True or False, got {raises!r}")
+    if _is_expression(func):
+        if inputs is not None:
+            raise ValueError("an expression takes its point from at=, not from inputs")
+        if at is None:
+            raise ValueError(f"checking the expression {func!r} needs at=, e.g. at={{'x': 2}}")
+        from derivcheck.gradcheck.expression import check_expression
+
+        result = check_expression(func, at, grad, options)
+    else:
+        if at is not None:
+            raise ValueError("at= is for expressions; pass a function's arguments as inputs")
+        if inputs is None:
+            raise ValueError("inputs is required: a tensor or a tuple of the function's arguments")
+        result = _check_callable(func, inputs, grad, options)
+    if raises and not result.ok:
+        if result.verdict is Verdict.MISMATCH:
+            raise DerivativeMismatch(result.message, result)
+        raise Inconclusive(result.message, result)
+    return result
+
+
+def _check_callable(func: Callable, inputs: Any, grad: Callable | None, options: Options) -> CheckResult:
+    import torch
+
+    from derivcheck.gradcheck.checks import check_function
+    from derivcheck.gradcheck.numpy_function import NumpyFunction
+    from derivcheck.gradcheck.torch_function import TorchFunction
+
+    if not callable(func):
+        raise ValueError(f"func must be callable, a text expression or a SymPy expression, got {func!r}")
+    parts = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
+    if any(isinstance(p, torch.Tensor) for p in parts):
+        fn = TorchFunction(func, inputs, device=options.device)
+    elif grad is None:
+        raise ValueError("inputs hold no tensor: a NumPy function has nothing to check without grad=, "
+                         "and a torch function needs tensors with requires_grad=True")
+    elif options.order >= 2:
+        raise ValueError("order=2 checks double backward, which needs a torch function; a NumPy function has none")
+    else:
+        fn = NumpyFunction(func, inputs)
+    return check_function(fn, grad, options, describe(func))
+
+
+def describe(func: object) -> str:
+    """A short name for a callable: ``loss``, ``Square.apply``, ``<lambda>``."""
+    if inspect.ismethod(func):
+        owner = func.__self__
+        owner_name = owner.__name__ if isinstance(owner, type) else type(owner).__name__
+        return f"{owner_name}.{func.__name__}"
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    return name if isinstance(name, str) else type(func).__name__
+
+
+def _is_expression(func: object) -> bool:
+    if isinstance(func, str):
+        return True
+    try:
+        import sympy
+    except ImportError:  # pragma: no cover - sympy is a dependency
+        return False
+    return isinstance(func, (sympy.Basic, sympy.MatrixBase))
+
+
+def _options(seed: object, directions: object, order: object, tolerances: object, device: object,
+             strategy: object) -> Options:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    if isinstance(directions, bool) or not isinstance(directions, int) or not 1 <= directions <= MAX_DIRECTIONS:
+        raise ValueError(f"directions must be a whole number from 1 to {MAX_DIRECTIONS}, got {directions!r}")
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    return Options(seed=seed, directions=directions, order=order, tolerances=_tolerances(tolerances),
+                   device=None if device is None else str(device), strategy=strategy)  # type: ignore[arg-type]
+
+
+def _tolerances(value: object) -> Tolerances | None:
+    if value is None or isinstance(value, Tolerances):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"tolerances must be a Tolerances or a mapping of its fields, got {value!r}")
+    fields = {f.name for f in dataclasses.fields(Tolerances)}
+    for key, number in value.items():
+        if key not in fields:
+            raise ValueError(f"tolerances: unknown field {key!r}; the fields are {sorted(fields)}")
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not number >= 0:
+            raise ValueError(f"tolerances: {key!r} must be a number >= 0, got {number!r}")
+    return Tolerances(**{k: float(v) for k, v in value.items()})

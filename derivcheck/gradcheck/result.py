@@ -1,0 +1,211 @@
+"""What ``check_grad`` returns: the options it ran with, the verdict per mode, every compared
+entry, the localised wrong entries, likely causes, and a message short enough for a pytest report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from derivcheck.numformat import fmt_number
+from derivcheck.verdict import Row, Source, Tolerances, Verdict, overall
+
+#: wrong entries named in the message (the full table is on the result)
+MESSAGE_ENTRIES = 3
+
+
+class Mode(enum.Enum):
+    """What was checked: a way torch computes derivatives, or the user's own gradient."""
+
+    REVERSE = "reverse mode"  # vector-Jacobian products (backward)
+    FORWARD = "forward mode"  # Jacobian-vector products
+    GRAD = "grad function"  # check_grad(..., grad=g)
+    SECOND = "second order"  # double backward (Hessian-vector products)
+    NUMERIC = "numeric"  # finite differences, against an exact reference
+
+
+_SOURCE_MODE = {Source.REVERSE: Mode.REVERSE, Source.FORWARD: Mode.FORWARD, Source.CLAIM: Mode.GRAD,
+                Source.NUMERIC: Mode.NUMERIC}
+
+
+@dataclass(frozen=True)
+class Options:
+    """The validated options of one ``check_grad`` call."""
+
+    seed: int = 0
+    directions: int = 4
+    order: int = 1
+    tolerances: Tolerances | None = None
+    device: str | None = None
+    strategy: str = "auto"  # "auto", "full" or "directional"
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """The verdict for one mode; ``None`` when it was not checked (the note says why)."""
+
+    mode: Mode
+    verdict: Verdict | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Everything one ``check_grad`` call learned.
+
+    ``rows`` holds every compared scalar (full Jacobian entries, or directional checks
+    ``w . J u``); ``suspects`` the wrong entries localised from failing directional checks;
+    ``table()`` renders them.
+    """
+
+    target: str
+    verdict: Verdict
+    modes: tuple[ModeResult, ...]
+    rows: tuple[Row, ...]
+    suspects: tuple[Row, ...]
+    causes: tuple[str, ...]
+    strategy: str  # "full Jacobian", "directional" or "exact"
+    n_inputs: int
+    n_outputs: int
+    directions: int
+    evaluations: int
+    dtype: str
+    reference: str  # what the reference values are
+    seconds: float
+    notes: tuple[str, ...] = ()
+    localised_completely: bool = True
+    message: str = field(default="", compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when every checked derivative agrees with its reference."""
+        return self.verdict is Verdict.PASS
+
+    @property
+    def failing(self) -> tuple[Row, ...]:
+        """The rows (suspects first) that did not pass, worst first."""
+        bad = [r for r in self.suspects if r.verdict is not Verdict.PASS]
+        bad += sorted((r for r in self.rows if r.verdict is not Verdict.PASS), key=badness, reverse=True)
+        return tuple(bad)
+
+    def mode(self, mode: Mode) -> ModeResult | None:
+        """The result for one mode, or None when it is not part of this check."""
+        return next((m for m in self.modes if m.mode is mode), None)
+
+    def table(self, *, everything: bool = False) -> str:
+        """The compared entries as a fixed-width table (failing ones unless ``everything``)."""
+        from derivcheck.table import render_rows
+
+        rows = (*self.suspects, *self.rows) if everything else self.failing
+        return render_rows(rows) if rows else "(no entries to show)"
+
+    def __str__(self) -> str:
+        return self.message or summary_line(self)
+
+
+def badness(row: Row) -> float:
+    """How far outside its tolerance a row is (inf when no tolerance applies)."""
+    if row.tolerance > 0 and math.isfinite(row.tolerance):
+        return row.error / row.tolerance if math.isfinite(row.error) else math.inf
+    return 0.0 if row.error == 0 else math.inf
+
+
+def wrong_modes(rows: Sequence[Row]) -> list[Mode]:
+    """The modes named wrong by any row, in a stable order."""
+    found = {_SOURCE_MODE[s] for r in rows if r.verdict is Verdict.MISMATCH for s in r.wrong if s in _SOURCE_MODE}
+    return [m for m in Mode if m in found]
+
+
+def mode_verdict(rows: Sequence[Row], source: Source) -> Verdict:
+    """A mode's verdict: a mismatch if any row names its source wrong, else the rest's verdict."""
+    if any(r.verdict is Verdict.MISMATCH and source in r.wrong for r in rows):
+        return Verdict.MISMATCH
+    rest = [r.verdict for r in rows if r.verdict is not Verdict.MISMATCH]
+    return overall(rest) if rest else Verdict.PASS
+
+
+def with_message(result: CheckResult) -> CheckResult:
+    """The result with its failure message filled in (empty when it passes)."""
+    return dataclasses.replace(result, message="" if result.ok else failure_message(result))
+
+
+def summary_line(result: CheckResult) -> str:
+    """One line: what was checked, how, and the verdict."""
+    modes = ", ".join(
+        f"{m.mode.value} {m.verdict.value}" if m.verdict is not None else f"{m.mode.value} not checked"
+        for m in result.modes
+    )
+    shape = f"{result.n_inputs} input entries x {result.n_outputs} output{'s' if result.n_outputs != 1 else ''}"
+    how = result.strategy + (f" ({result.directions} directions)" if result.strategy == "directional" else "")
+    return (f"check_grad({result.target}): {result.verdict.value}; {modes}; {shape}, {how}, "
+            f"reference {result.reference}, {result.dtype}, {result.evaluations} evaluations, {result.seconds:.3g} s")
+
+
+def failure_message(result: CheckResult) -> str:
+    """The text of the exception: headline, worst entries, likely causes, and where to look next."""
+    lines = [_headline(result)]
+    suspects = [r for r in result.suspects if r.verdict is not Verdict.PASS]
+    checks = sorted((r for r in result.rows if r.verdict is not Verdict.PASS), key=badness, reverse=True)
+    shown = suspects or checks
+    if shown:
+        lines.append("  wrong entries:" if suspects else "  worst entries:")
+        for row in shown[:MESSAGE_ENTRIES]:
+            lines.append("    " + describe_row(row))
+        more = len(shown) - MESSAGE_ENTRIES
+        if more > 0:
+            lines.append(f"    ... and {more} more")
+    if suspects and checks:
+        lines.append(f"  found by {len(checks)} of {len(result.rows)} directional checks failing, worst: "
+                     + describe_row(checks[0]))
+    if suspects and not result.localised_completely:
+        lines.append("  (more entries may be wrong: the search kept the worst few)")
+    for cause in result.causes:
+        lines.append(f"  likely cause: {cause}")
+    for mode in result.modes:
+        if mode.verdict is None and mode.note:
+            lines.append(f"  {mode.mode.value}: {mode.note}")
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    lines.append("  " + summary_line(result) + "; full table: result.table()")
+    return "\n".join(lines)
+
+
+def _headline(result: CheckResult) -> str:
+    if result.verdict is Verdict.MISMATCH:
+        wrong = [m for m in result.modes if m.verdict is Verdict.MISMATCH]
+        right = [m for m in result.modes if m.verdict is Verdict.PASS]
+        text = " and ".join(m.mode.value for m in wrong) or "a derivative"
+        verb = "is" if len(wrong) <= 1 else "are"
+        tail = f"; {', '.join(m.mode.value for m in right)} agree{'s' if len(right) == 1 else ''}" if right else ""
+        return f"{result.target}: {text} {verb} wrong{tail}"
+    if result.verdict is Verdict.NOT_DIFFERENTIABLE:
+        return (f"{result.target}: no verdict: the function is not differentiable at this point "
+                f"(one-sided derivatives differ)")
+    return f"{result.target}: no verdict could be reached"
+
+
+def describe_row(row: Row) -> str:
+    """``label: reference R (method); reverse C; error E > tolerance T`` for one row."""
+    parts = [f"{row.label}:"]
+    if row.exact is not None:
+        parts.append(f"exact {fmt_number(row.exact, 10)}")
+        if row.numeric is not None:
+            parts.append(f"numeric {fmt_number(row.numeric, 10)}")
+    elif row.numeric is not None:
+        parts.append(f"numeric {fmt_number(row.numeric, 10)} (+-{fmt_number(row.numeric_error, 2)}, {row.method})")
+    if row.left is not None and row.right is not None and row.verdict is Verdict.NOT_DIFFERENTIABLE:
+        parts.append(f"left {fmt_number(row.left, 10)} right {fmt_number(row.right, 10)}")
+    for source, value in ((Source.REVERSE, row.reverse), (Source.FORWARD, row.forward)):
+        if value is not None:
+            parts.append(f"{'reverse' if source is Source.REVERSE else 'forward'} {fmt_number(value, 10)}"
+                         + (" (wrong)" if source in row.wrong else ""))
+    for claim in row.claims:
+        parts.append(f"{claim.key} {fmt_number(claim.value, 10)}" + (" (wrong)" if Source.CLAIM in row.wrong else ""))
+    if row.verdict is Verdict.MISMATCH:
+        parts.append(f"error {fmt_number(row.error, 3)} > tolerance {fmt_number(row.tolerance, 3)}")
+    elif row.note:
+        parts.append(row.note)
+    return " ".join(parts[:1]) + " " + "; ".join(parts[1:])

@@ -1,0 +1,467 @@
+"""A user's function (torch or NumPy) seen as a flat map R^n -> R^m, and its derivatives from torch.
+
+``check_grad`` checks the inputs that require grad (the gradcheck convention). This module
+copies them, in float64 where the function runs in float64, into one flat vector; evaluates
+batches of points for finite differences (through ``torch.vmap`` when the function allows it,
+else row by row); and asks torch for vector-Jacobian products (reverse mode), Jacobian-vector
+products (forward mode) and second-order products. The user's tensors are never modified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from derivcheck.gradcheck.torch_modes import Float64, HoldOne, Holomorphic
+
+Tensor = torch.Tensor
+
+#: input floats per batched call: bounds the memory of one call for large inputs (32 MiB)
+CHUNK_ELEMENTS = 1 << 22
+#: vmap is trusted only when it reproduces a direct call to this relative accuracy
+VMAP_AGREEMENT = 1e-12
+#: the most (operation, operand) pairs tried when looking for a missing term
+MAX_TERM_VARIANTS = 64
+
+
+class ModeUnsupported(Exception):
+    """Torch cannot compute this kind of derivative of the function; the message says why."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One tensor inside the flat vector: where it sits and how to name its entries."""
+
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def label(self, flat: int) -> str:
+        """``name[i, j]`` for the entry at flat position ``flat`` of the whole vector."""
+        if not self.shape:
+            return self.name
+        index = np.unravel_index(flat - self.offset, self.shape)
+        return f"{self.name}[{', '.join(str(int(i)) for i in index)}]"
+
+    def index(self, flat: int) -> tuple[int, ...]:
+        return tuple(int(i) for i in np.unravel_index(flat - self.offset, self.shape)) if self.shape else ()
+
+
+def find_slot(slots: Sequence[Slot], flat: int) -> Slot:
+    """The slot holding flat position ``flat``."""
+    for slot in slots:
+        if slot.offset <= flat < slot.offset + slot.size:
+            return slot
+    raise IndexError(flat)
+
+
+def label(slots: Sequence[Slot], flat: int) -> str:
+    """The name of the entry at flat position ``flat``."""
+    return find_slot(slots, flat).label(flat)
+
+
+class TorchFunction:
+    """``func(*inputs)`` as a function of the flattened inputs that require grad.
+
+    Construction evaluates the function once (in float64 when it runs in float64) and raises
+    ``ValueError`` for inputs or outputs that cannot be checked.
+    """
+
+    def __init__(self, func: Callable, inputs: object, *, device: str | torch.device | None = None,
+                 names: Sequence[str] | None = None) -> None:
+        if not callable(func):
+            raise ValueError(f"func must be callable, got {func!r}")
+        args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+        checked = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        if not checked:
+            raise ValueError(
+                "no input requires grad: mark the tensors to check with requires_grad=True (the gradcheck "
+                "convention), e.g. x = torch.randn(3, dtype=torch.float64, requires_grad=True)"
+            )
+        for i in checked:
+            if not args[i].is_floating_point():
+                raise ValueError(f"input {i} requires grad but has dtype {args[i].dtype}; only real "
+                                 f"floating-point inputs can be checked")
+            if not bool(torch.isfinite(args[i].detach()).all()):
+                raise ValueError(f"input {i} has entries that are not finite: {args[i]!r}")
+        if names is not None and len(names) != len(args):
+            raise ValueError(f"names must give one name per input ({len(args)}), got {list(names)!r}")
+        self.func = func
+        self.device = torch.device(device) if device is not None else args[checked[0]].device
+        self.positions = tuple(checked)
+        offsets = np.cumsum([0] + [args[i].numel() for i in checked])
+        fallback = ["x"] if len(args) == 1 else [f"inputs[{i}]" for i in range(len(args))]
+        default = _parameter_names(func, len(args)) or fallback
+        self.slots = tuple(
+            Slot((names or default)[i], tuple(args[i].shape), int(offsets[k])) for k, i in enumerate(checked)
+        )
+        self.n = int(offsets[-1])
+        self.x = np.concatenate([args[i].detach().cpu().double().reshape(-1).numpy() for i in checked])
+        self.run_dtype, self.args, value, raw = self._choose_precision(args)
+        self.out_dtype = flatten_outputs(raw).dtype
+        self.value = value
+        self.out_slots = _out_slots(raw)
+        self.m = int(value.shape[0])
+        if self.m == 0:
+            raise ValueError("func returned no floating-point output to differentiate")
+        self._vmap: bool | None = None
+        self._graph: tuple[list[Tensor], Tensor] | None = None
+        self._vmap_jvp: bool | None = None
+        self.constant_gradient = False  # double backward found no graph (a detach in the backward?)
+        self.upcast = False  # finite differences through _Float64 (the function forces float32)
+        self._upcast_dtype: torch.dtype | None = None
+        self.reference_dtype = "float64" if self.run_dtype == self.out_dtype == torch.float64 else self._try_upcast()
+
+    # evaluation ----------------------------------------------------------------------------
+    @property
+    def dtype(self) -> str:
+        """``"float64"`` when the function computes in float64, else ``"float32"`` (the tolerance key)."""
+        return "float64" if self.run_dtype == self.out_dtype == torch.float64 else "float32"
+
+    def _choose_precision(self, args: tuple) -> tuple[torch.dtype, tuple, np.ndarray, object]:
+        user = args[self.positions[0]].dtype
+        tries = [torch.float64] + ([user] if user != torch.float64 else [])
+        failure: Exception | None = None
+        for dtype in tries:
+            copies = tuple(_copy(a, self.device, dtype if isinstance(a, Tensor) and a.is_floating_point() else None)
+                           for a in args)
+            try:
+                with torch.no_grad():
+                    raw = self.func(*copies)
+                flat = flatten_outputs(raw)
+            except ValueError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the user's function may raise anything
+                failure = exc
+                continue
+            if dtype == torch.float64 and flat.dtype != torch.float64 and len(tries) > 1:
+                continue  # it computes in lower precision anyway: check it as the user runs it
+            return dtype, copies, flat.detach().cpu().double().numpy(), raw
+        assert failure is not None
+        raise failure
+
+    def _try_upcast(self) -> str:
+        """Can the forward pass be lifted to float64 (every float32 tensor it meets cast up)?
+        Then finite differences use the lifted function: the derivative, not float32 rounding."""
+        self.upcast = True
+        try:
+            again = self.evaluate(self.x[None])[0]
+            raw = self._upcast_dtype
+        except Exception:  # noqa: BLE001
+            raw = None
+        if raw == torch.float64 and np.all(np.isfinite(again)):
+            return "float64"
+        self.upcast = False
+        return "float32"
+
+    def _substitute(self, tensors: Sequence[Tensor], args: tuple | None = None) -> tuple:
+        out = list(self.args if args is None else args)
+        for position, tensor in zip(self.positions, tensors):
+            out[position] = tensor
+        return tuple(out)
+
+    def _split(self, flat: Tensor) -> list[Tensor]:
+        return [flat[..., s.offset:s.offset + s.size].reshape(*flat.shape[:-1], *s.shape) for s in self.slots]
+
+    def call(self, tensors: Sequence[Tensor], args: tuple | None = None) -> Tensor:
+        """The flattened outputs for the checked inputs ``tensors`` (graph kept if they need grad)."""
+        return flatten_outputs(self.func(*self._substitute(tensors, args)))
+
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        """A batch ``(k, n)`` of float64 (or complex128) points to ``(k, m)`` values, without grad.
+
+        Complex points go through a copy of the inputs cast to complex; a function that rejects
+        them answers nan, so the complex step falls back to real differences.
+        """
+        points = np.asarray(points)
+        complex_input = np.iscomplexobj(points)
+        dtype = torch.complex128 if complex_input else self.run_dtype
+        args = self.args
+        if complex_input:
+            args = tuple(_copy(a, self.device, torch.complex128) if isinstance(a, Tensor) and a.is_floating_point()
+                         else a for a in self.args)
+        if self.upcast and not complex_input:
+            dtype = torch.float64
+        rows = max(1, CHUNK_ELEMENTS // max(self.n, 1))
+        chunks = []
+        lifted = Float64() if self.upcast else contextlib.nullcontext()
+        try:
+            with torch.no_grad(), lifted:
+                for start in range(0, points.shape[0], rows):
+                    batch = torch.from_numpy(np.ascontiguousarray(points[start:start + rows])).to(self.device, dtype)
+                    chunks.append(self._batch(batch, args))
+        except Exception:
+            if complex_input:
+                return np.full((points.shape[0], self.m), np.nan + 0j)
+            raise
+        out = torch.cat(chunks).cpu()
+        self._upcast_dtype = out.dtype
+        if complex_input:
+            return out.to(torch.complex128).numpy() if out.is_complex() else np.full(out.shape, np.nan + 0j)
+        return out.double().numpy()
+
+    def _batch(self, batch: Tensor, args: tuple) -> Tensor:
+        if self._vmap is not False and batch.shape[0] > 1:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out = torch.vmap(lambda flat: self.call(self._split(flat), args))(batch)
+                if self._vmap is None:
+                    direct = self.call(self._split(batch[0]), args)
+                    scale = float(direct.abs().max()) if direct.numel() else 0.0
+                    gap = float((out[0] - direct).abs().max()) if out.shape[1:] == direct.shape else np.inf
+                    same = gap <= VMAP_AGREEMENT * max(scale, 1e-300)
+                    self._vmap = bool(same)
+                    if not same:
+                        raise RuntimeError("vmap disagrees with a direct call")
+                return out
+            except Exception:  # noqa: BLE001 - vmap unsupported (custom Function, .item(), ...)
+                self._vmap = False
+        return torch.stack([self.call(self._split(row), args) for row in batch])
+
+    def complex_safe(self, direction: np.ndarray, step: float = 1e-20) -> bool:
+        """Whether the complex step is valid: one complex evaluation runs, returns complex values,
+        and meets no operation that is not holomorphic (abs, real, conj, a cast to real, ...)."""
+        watch = Holomorphic()
+        point = self.x + 1j * step * direction
+        args = tuple(_copy(a, self.device, torch.complex128) if isinstance(a, Tensor) and a.is_floating_point()
+                     else a for a in self.args)
+        try:
+            with torch.no_grad(), watch:
+                flat = torch.from_numpy(np.ascontiguousarray(point)).to(self.device, torch.complex128)
+                out = self.call(self._split(flat), args)
+        except Exception:  # noqa: BLE001
+            return False
+        return out.is_complex() and not watch.broken and bool(torch.isfinite(out).all())
+
+    @property
+    def batching(self) -> str:
+        """How batches are evaluated: ``"vmap"``, ``"loop"`` or ``"undecided"``."""
+        return {True: "vmap", False: "loop", None: "undecided"}[self._vmap]
+
+    def call_gradient(self, grad: Callable) -> list[np.ndarray]:
+        """The user's ``grad`` called like ``func`` (on copies), one float64 array per checked input."""
+        raw = grad(*(_copy(a, self.device, None) for a in self.args))
+        several = isinstance(raw, (tuple, list)) and all(isinstance(p, (Tensor, np.ndarray)) or p is None for p in raw)
+        parts = list(raw) if several else [raw]
+        if len(parts) == len(self.args) and len(self.args) != len(self.positions):
+            parts = [parts[p] for p in self.positions]
+        if len(parts) != len(self.positions):
+            raise ValueError(f"grad must return one gradient per input that requires grad "
+                             f"({len(self.positions)}), got {len(parts)}")
+        return [as_array(p) for p in parts]
+
+    # reverse mode ----------------------------------------------------------------------------
+    def _leaves(self) -> list[Tensor]:
+        flat = torch.from_numpy(self.x).to(self.device, self.run_dtype)
+        return [t.clone().requires_grad_(True) for t in self._split(flat)]
+
+    def graph(self) -> tuple[list[Tensor], Tensor]:
+        """Leaves and flattened outputs of one forward pass, recorded for repeated backward passes."""
+        if self._graph is None:
+            leaves = self._leaves()
+            self._graph = (leaves, self.call(leaves))
+        return self._graph
+
+    def vjp(self, cotangents: np.ndarray) -> np.ndarray:
+        """Reverse mode: rows ``w`` of ``cotangents`` ``(c, m)`` to ``w^T J`` ``(c, n)``."""
+        leaves, out = self.graph()
+        if not out.requires_grad:
+            return np.zeros((len(cotangents), self.n))
+        w = torch.from_numpy(np.ascontiguousarray(cotangents)).to(self.device, out.dtype)
+        if len(w) > 1:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    grads = torch.autograd.grad(out, leaves, w, retain_graph=True, allow_unused=True,
+                                                materialize_grads=True, is_grads_batched=True)
+                return self._join(grads, len(w))
+            except Exception:  # noqa: BLE001 - the backward does not batch; one pass per row
+                pass
+        rows = []
+        for row in w:
+            grads = torch.autograd.grad(out, leaves, row, retain_graph=True, allow_unused=True, materialize_grads=True)
+            rows.append(self._join(grads, 1)[0])
+        return np.stack(rows)
+
+    def _join(self, grads: Sequence[Tensor], count: int) -> np.ndarray:
+        return torch.cat([g.reshape(count, -1) for g in grads], dim=1).detach().cpu().double().numpy()
+
+    @property
+    def differentiable(self) -> bool:
+        """Whether the outputs carry an autograd graph back to the checked inputs."""
+        return bool(self.graph()[1].requires_grad)
+
+    # forward mode ----------------------------------------------------------------------------
+    def jvp(self, tangents: np.ndarray) -> np.ndarray:
+        """Forward mode: rows ``v`` of ``tangents`` ``(d, n)`` to ``J v`` ``(d, m)``.
+
+        Raises ``ModeUnsupported`` when the function has no forward-mode derivative (a custom
+        ``autograd.Function`` without ``jvp``).
+        """
+        primal = torch.from_numpy(self.x).to(self.device, self.run_dtype)
+        tangents = np.atleast_2d(tangents)
+        if len(tangents) > 1 and self._vmap_jvp is not False:
+            try:
+                batch = torch.from_numpy(np.ascontiguousarray(tangents)).to(self.device, self.run_dtype)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    def along(t: Tensor) -> Tensor:
+                        return torch.func.jvp(lambda p: self.call(self._split(p)), (primal,), (t,))[1]
+
+                    out = torch.func.vmap(along)(batch)
+                self._vmap_jvp = True
+                return out.detach().cpu().double().numpy()
+            except Exception:  # noqa: BLE001 - no batching rule (a custom Function): one pass per tangent
+                self._vmap_jvp = False
+        rows = []
+        try:
+            for v in tangents:
+                tangent = torch.from_numpy(np.ascontiguousarray(v)).to(self.device, self.run_dtype)
+                with fwAD.dual_level():
+                    duals = [fwAD.make_dual(p, t) for p, t in zip(self._split(primal), self._split(tangent))]
+                    out = self.call(duals)
+                    t_out = fwAD.unpack_dual(out).tangent
+                rows.append(np.zeros(self.m) if t_out is None else t_out.detach().cpu().double().numpy())
+        except Exception as exc:  # noqa: BLE001
+            raise ModeUnsupported(one_line(exc)) from None
+        return np.stack(rows)
+
+    # second order ----------------------------------------------------------------------------
+    def hvp(self, cotangent: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Double backward: ``d/dx (w^T J(x)) . v`` for each row ``v`` of ``vectors`` -> ``(k, n)``."""
+        leaves = self._leaves()
+        out = self.call(leaves)
+        w = torch.from_numpy(np.ascontiguousarray(cotangent)).to(self.device, out.dtype)
+        try:
+            grads = torch.autograd.grad(out, leaves, w, create_graph=True, allow_unused=True, materialize_grads=True)
+            g = torch.cat([t.reshape(-1) for t in grads])
+            self.constant_gradient = not g.requires_grad
+            if self.constant_gradient:  # torch sees the gradient as a constant: its derivative is zero
+                return np.zeros((len(np.atleast_2d(vectors)), self.n))
+            rows = []
+            for v in np.atleast_2d(vectors):
+                dot = g @ torch.from_numpy(np.ascontiguousarray(v)).to(self.device, g.dtype)
+                second = torch.autograd.grad(dot, leaves, retain_graph=True, allow_unused=True, materialize_grads=True)
+                rows.append(self._join(second, 1)[0])
+        except ModeUnsupported:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ModeUnsupported(one_line(exc)) from None
+        return np.stack(rows)
+
+    def gradient_at(self, cotangent: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The batched map ``x -> w^T J(x)``, ``(k, n) -> (k, n)``: reverse mode at many points."""
+        w = torch.from_numpy(np.ascontiguousarray(cotangent))
+
+        def gradients(points: np.ndarray) -> np.ndarray:
+            rows = []
+            for point in np.asarray(points, dtype=np.float64):
+                flat = torch.from_numpy(np.ascontiguousarray(point)).to(self.device, self.run_dtype)
+                leaves = [t.clone().requires_grad_(True) for t in self._split(flat)]
+                out = self.call(leaves)
+                if not out.requires_grad:
+                    rows.append(np.zeros(self.n))
+                    continue
+                grads = torch.autograd.grad(out, leaves, w.to(self.device, out.dtype), allow_unused=True,
+                                            materialize_grads=True)
+                rows.append(self._join(grads, 1)[0])
+            return np.stack(rows)
+
+        return gradients
+
+    # missing terms -----------------------------------------------------------------------------
+    def term_variants(self, cotangent: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """``w^T J`` with one operand of one forward operation held constant, for each such pair.
+
+        A hand-written gradient that equals one of these is missing exactly that term (a
+        product-rule term, or a coupling term such as softmax's normaliser). Works when the
+        forward pass is made of torch operations; a custom ``autograd.Function`` is opaque.
+        """
+        recorder = HoldOne(None)
+        leaves = self._leaves()
+        with recorder:
+            self.call(leaves)
+        variants = []
+        for target in range(min(recorder.count, MAX_TERM_VARIANTS)):
+            mode = HoldOne(target)
+            leaves = self._leaves()
+            try:
+                with mode:
+                    out = self.call(leaves)
+                if not out.requires_grad:
+                    continue
+                w = torch.from_numpy(np.ascontiguousarray(cotangent)).to(self.device, out.dtype)
+                grads = torch.autograd.grad(out, leaves, w, allow_unused=True, materialize_grads=True)
+            except Exception:  # noqa: BLE001 - a variant that breaks the function says nothing
+                continue
+            variants.append((mode.described or recorder.calls[target], self._join(grads, 1)[0]))
+        return variants
+
+
+def flatten_outputs(raw: object) -> Tensor:
+    """A tensor, or a tuple/list of tensors, as one flat tensor of its floating-point entries."""
+    if isinstance(raw, Tensor):
+        parts = [raw]
+    elif isinstance(raw, (tuple, list)):
+        parts = [r for r in raw if isinstance(r, Tensor) and (r.is_floating_point() or r.is_complex())]
+    else:
+        raise ValueError(f"func must return a tensor or a tuple of tensors, got {type(raw).__name__}: {raw!r}")
+    if not parts:
+        raise ValueError("func returned no floating-point tensor to differentiate")
+    for part in parts:
+        if not (part.is_floating_point() or part.is_complex()):
+            raise ValueError(f"func must return floating-point tensors, got dtype {part.dtype}")
+    return torch.cat([p.reshape(-1) for p in parts]) if len(parts) > 1 else parts[0].reshape(-1)
+
+
+def _out_slots(raw: object) -> tuple[Slot, ...]:
+    if isinstance(raw, Tensor):
+        return (Slot("out", tuple(raw.shape), 0),)
+    slots, offset = [], 0
+    for k, r in enumerate(raw):  # type: ignore[union-attr]
+        if isinstance(r, Tensor) and (r.is_floating_point() or r.is_complex()):
+            slots.append(Slot(f"out[{k}]", tuple(r.shape), offset))
+            offset += r.numel()
+    return tuple(slots)
+
+
+def _copy(value: object, device: torch.device, dtype: torch.dtype | None) -> object:
+    if not isinstance(value, Tensor):
+        return value
+    return value.detach().to(device=device, dtype=dtype or value.dtype, copy=True)
+
+
+def _parameter_names(func: Callable, count: int) -> list[str] | None:
+    """The names of func's first ``count`` positional parameters, to name the inputs in messages."""
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return positional[:count] if len(positional) >= count else None
+
+
+def as_array(value: object) -> np.ndarray:
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, for reporting an exception from the user's code."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:200]

@@ -1,0 +1,1 @@
+"""The case language: text to SymPy through a whitelisting parser, the functions it knows, its limits."""

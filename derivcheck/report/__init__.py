@@ -1,0 +1,1 @@
+"""Worked solutions: derivations with named rules, graphs, math text, plots, descent, verification."""

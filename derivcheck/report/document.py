@@ -1,0 +1,248 @@
+"""``derivcheck report``: one markdown file of worked solutions, and an assets folder beside it.
+
+Layout: ``report.md`` and ``report_assets/`` (PNG plots, linked relatively). The same input gives
+the same bytes: no timestamps, fixed plot settings, cases in the order given. File names come
+from case ids, sanitised, and every file is checked to lie inside the assets folder.
+
+Each case's section, in order: the problem; the computational graph; step-by-step derivations;
+gradient / Jacobian / Hessian; directional derivatives; plots; the verification table; caught
+wrong claims; gradient descent.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from derivcheck.cases.results import CaseResult, Status
+from derivcheck.model import Case
+from derivcheck.report.mathtext import code, exact_value, md_text, plain
+from derivcheck.report.steps import kinks
+from derivcheck.report.verification import verification_section, wrong_claims_section
+from derivcheck.report.worked import (
+    CaseMath,
+    case_math,
+    derivations_section,
+    derivatives_section,
+    descent_section,
+    directional_section,
+    graph_section,
+    problem_markdown,
+)
+
+#: the plots of one variable are drawn at this many points at most
+TANGENT_POINTS = 3
+_SAFE = re.compile(r"[^a-z0-9-]+")
+
+
+def assets_dir(out_path: Path) -> Path:
+    """The folder beside the report that holds its images: ``report.md`` -> ``report_assets``."""
+    out_path = Path(out_path)
+    return out_path.parent / f"{out_path.stem}_assets"
+
+
+def safe_name(case_id: str) -> str:
+    """A file-name stem from a case id: lowercase letters, digits and '-', never empty or dotted.
+
+    Examples
+    --------
+    >>> safe_name("../../etc/passwd")
+    'etc-passwd'
+    >>> safe_name("SSE one weight")
+    'sse-one-weight'
+    """
+    stem = _SAFE.sub("-", case_id.lower()).strip("-")[:80].strip("-")
+    return stem or "case"
+
+
+def _inside(folder: Path, path: Path) -> Path:
+    """``path`` resolved, refusing anything outside ``folder``."""
+    base = folder.resolve()
+    full = path.resolve()
+    if full != base and base not in full.parents:
+        raise ValueError(f"refusing to write outside {base}: {full}")
+    return full
+
+
+def write_report(
+    cases: Sequence[Case], results: Sequence[CaseResult], out_path: Path, *, plots: bool = True
+) -> Path:
+    """Write the markdown report of ``cases`` and their ``results`` to ``out_path``.
+
+    Parameters
+    ----------
+    cases : sequence of Case
+        The loaded cases, in report order.
+    results : sequence of CaseResult
+        ``run_case`` of each case, in the same order.
+    out_path : Path
+        The markdown file; images go in ``assets_dir(out_path)``.
+    plots : bool
+        Draw the PNG plots (the slow part); without them the report has no Plots sections.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+
+    Examples
+    --------
+    >>> from derivcheck.cases.files import load_paths  # doctest: +SKIP
+    >>> from derivcheck.cases.run import run_case  # doctest: +SKIP
+    >>> cases = load_paths(["cases/tutorials"]).cases  # doctest: +SKIP
+    >>> write_report(cases, [run_case(c) for c in cases], Path("report.md"))  # doctest: +SKIP
+    """
+    if len(cases) != len(results):
+        raise ValueError(f"{len(cases)} cases but {len(results)} results")
+    out_path = Path(out_path)
+    assets = assets_dir(out_path)
+    names = _unique_names([c.id for c in cases])
+    sections = []
+    for case, result, name in zip(cases, results, names):
+        sections.append(case_section(case, result, assets, name, link_base=assets.name, plots=plots))
+    text = "# derivcheck report\n\n" + summary_table(cases, results) + "\n\n" + "\n\n".join(sections) + "\n"
+    _write_text(out_path, text)
+    return out_path
+
+
+def _unique_names(ids: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    seen: set[str] = set()
+    for case_id in ids:
+        name = base = safe_name(case_id)
+        k = 2
+        while name in seen:
+            name = f"{base}-{k}"
+            k += 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".md", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def summary_table(cases: Sequence[Case], results: Sequence[CaseResult]) -> str:
+    """One row per case: link, kind, verdict, whether it came out as expected, checks."""
+    lines = [
+        (f"{len(cases)} case(s): {sum(r.ok for r in results)} as expected, "
+         f"{sum(not r.ok for r in results)} not."),
+        "",
+        "| case | kind | verdict | expected | outcome | checks |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for case, result in zip(cases, results):
+        kind = "gradient" if case.scalar else f"Jacobian {case.n_outputs}×{case.n_inputs}"
+        verdict = result.verdict.value if result.verdict else "—"
+        outcome = "ok" if result.ok else f"**{result.status.value}**"
+        lines.append(
+            f"| [{md_text(case.id)}](#{safe_name(case.id)}) | {kind} | {verdict} | {case.expect.value} | {outcome} "
+            f"| {len(result.rows)} |"
+        )
+    return "\n".join(lines)
+
+
+def case_section(
+    case: Case, result: CaseResult, assets: Path, name: str, *, link_base: str, plots: bool = True
+) -> str:
+    """The full section of one case (its heading is the case id, so links can find it)."""
+    head = [f"## {md_text(case.id)}", ""]
+    outcome = "as expected" if result.ok else f"{result.status.value.upper()}"
+    verdict = result.verdict.value if result.verdict else "none"
+    head.append(f"Verdict: **{verdict}** ({outcome}). File: {code(case.path.as_posix())}.")
+    if result.message:
+        head.append("\n" + md_text(result.message))
+    parts = ["\n".join(head)]
+    if result.status is Status.ERROR:
+        return "\n\n".join(parts)
+    cm = case_math(case)
+    parts.append("### The problem\n\n" + problem_markdown(cm))
+    graph_md = graph_section(cm)
+    if graph_md:
+        parts.append("### The computational graph\n\n" + graph_md)
+    parts.append("### Step-by-step derivation\n\n" + derivations_section(cm))
+    title = "Gradient" if case.scalar else "Jacobian"
+    if cm.hessian is not None:
+        title += " and Hessian"
+    parts.append(f"### {title}\n\n" + derivatives_section(cm))
+    directional = directional_section(cm, result.steepest)
+    if directional:
+        parts.append("### Directional derivatives\n\n" + directional)
+    try:
+        drawn = plots_section(cm, assets, name, link_base) if plots else None
+    except NotImplementedError as exc:  # a function the numpy evaluator does not know
+        drawn = f"No plots: {md_text(str(exc))}."
+    if drawn:
+        parts.append("### Plots\n\n" + drawn)
+    parts.append("### Verification\n\n" + verification_section(result, case))
+    wrong = wrong_claims_section(cm, result)
+    if wrong:
+        parts.append("### Caught wrong claim\n\n" + wrong)
+    descent = descent_section(cm)
+    if descent:
+        parts.append("### Gradient descent\n\n" + descent)
+    return "\n\n".join(parts)
+
+
+def plots_section(cm: CaseMath, assets: Path, name: str, link_base: str) -> str | None:
+    """Tangent plots for one variable; contour and D_u f-against-angle plots for two."""
+    from derivcheck.engines.numpy_eval import numeric
+    from derivcheck.report import plots
+
+    case = cm.case
+    if not case.scalar or len(cm.symbols) not in (1, 2):
+        return None
+    f = numeric(case.outputs[0], cm.symbols)
+    label = plain(case.outputs[0])
+    label = label if len(label) <= 60 else "f"
+    lines = []
+    if len(cm.symbols) == 1:
+        var = cm.symbols[0]
+        shown = range(min(len(cm.points), TANGENT_POINTS))
+        pairs = [(float(cm.points[k][var]), _slope(cm, k)) for k in shown]
+        file = _inside(assets, assets / f"{name}-tangent.png")
+        plots.tangent_plot(f, pairs, file, var=var.name, label=f"f({var.name}) = {label}")
+        where = ", ".join(str(k + 1) for k in shown)
+        return f"![f and its tangent line at point(s) {where}]({link_base}/{file.name})"
+    subs = cm.points[0]
+    point = [float(subs[s]) for s in cm.symbols]
+    gradient = [_float(exact_value(cm.jacobian[0, j], subs)) for j in range(2)]
+    if kinks(case.outputs[0], subs):
+        gradient = [math.nan, math.nan]  # no gradient at a kink: draw no arrow
+    directions = [tuple(float(c) for c in u) for u in case.directions]
+    names = tuple(s.name for s in cm.symbols)
+    contour = _inside(assets, assets / f"{name}-contour.png")
+    plots.contour_plot(f, point, gradient, directions, contour, names=names, label="f")
+    lines.append(f"![contours of f with the gradient and the directions at point 1]({link_base}/{contour.name})")
+    if all(math.isfinite(g) for g in gradient):
+        angle = _inside(assets, assets / f"{name}-directional.png")
+        plots.directional_plot(gradient, directions, angle, names=names, label="f")
+        lines.append(f"![D_u f against the angle of u at point 1]({link_base}/{angle.name})")
+    return "\n\n".join(lines)
+
+
+def _slope(cm: CaseMath, k: int) -> float:
+    """f'(x_k), or nan at a kink (where no tangent exists)."""
+    if kinks(cm.case.outputs[0], cm.points[k]):
+        return math.nan
+    return _float(exact_value(cm.jacobian[0, 0], cm.points[k]))
+
+
+def _float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
