@@ -5,9 +5,9 @@ Run from the repository root::
     python benchmarks/soak.py              # 20 times the test suite's examples (about 8,000)
     python benchmarks/soak.py --scale 50 --seed 7
 
-It runs ``tests/test_properties.py`` (exact, autograd and numeric agree on random expression
+It runs ``tests/engines/test_engines_agree.py`` (exact, autograd and numeric agree on random expression
 trees at random points; the fast exact evaluator agrees with evalf; every mutation of a correct
-claim is caught) and ``tests/test_expr_fuzz.py`` (any text parses or gives derivcheck's own
+claim is caught) and ``tests/language/test_parser_fuzz.py`` (any text parses or gives derivcheck's own
 error) with ``DERIVCHECK_FUZZ_SCALE`` set and Hypothesis exploring new examples
 (``DERIVCHECK_FUZZ_RANDOM=1``), then prints one row per property: the examples that passed,
 failed and were skipped (a point on a kink, a mutation that does not change the value), and the
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ("tests/test_properties.py", "tests/test_expr_fuzz.py")
+FILES = ("tests/engines/test_engines_agree.py", "tests/language/test_parser_fuzz.py")
 _TEST = re.compile(r"^(?:tests/)?\S+::(?P<name>\w+):\s*$")
 _COUNTS = re.compile(r"- (?P<passed>\d+) passing examples?, (?P<failed>\d+) failing examples?, (?P<invalid>\d+) invalid examples?")
 _TIME = re.compile(r"- Typical runtimes: .*")

@@ -21,9 +21,9 @@ from derivcheck.cases.run import run_case
 from derivcheck.report.document import assets_dir, case_section, safe_name, write_report
 from derivcheck.report.verification import diagnose
 
-ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = Path(__file__).parent / "golden" / "report_case_section.md"
-KATEX_DIR = Path(__file__).parent / "js"
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "report_case_section.md"
+KATEX_DIR = Path(__file__).resolve().parents[1] / "js"
 
 GOLDEN_CASE = """
 [[case]]

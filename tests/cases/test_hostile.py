@@ -20,8 +20,8 @@ from derivcheck.errors import CaseError, ExpressionError
 from derivcheck.language.limits import LIMITS
 from derivcheck.language.parser import parse
 
-PACKAGE = Path(__file__).resolve().parent.parent / "derivcheck"
-SHIPPED = Path(__file__).resolve().parent.parent / "cases"
+PACKAGE = Path(__file__).resolve().parents[2] / "derivcheck"
+SHIPPED = Path(__file__).resolve().parents[2] / "cases"
 
 x, y = sympy.symbols("x y", real=True)
 V = np.array(sympy.symbols("v:400", real=True), dtype=object)

@@ -24,7 +24,7 @@ from derivcheck.cases.run import CaseResult, Status
 from derivcheck.cases.workers import Pool, run_safely, timeout_result
 from derivcheck.model import Expect
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TUTORIALS = ROOT / "cases" / "tutorials"
 
 # A case that is truly slow for SymPy and the engines: a 24x24 Hessian at ten points (half a
