@@ -120,11 +120,12 @@ class Row:
         return self.exact if self.exact is not None else self.numeric
 
     @property
-    def rel_error(self) -> float:
-        ref = self.reference
-        if ref is None or not math.isfinite(self.error):
-            return math.inf
-        return self.error / abs(ref) if ref != 0 else (0.0 if self.error == 0 else math.inf)
+    def badness(self) -> float:
+        """How far outside its tolerance the row is: error / tolerance (inf without a tolerance,
+        unless the error is exactly 0). The one ordering of rows, worst first, everywhere."""
+        if self.tolerance > 0 and math.isfinite(self.tolerance):
+            return self.error / self.tolerance if math.isfinite(self.error) else math.inf
+        return 0.0 if self.error == 0 else math.inf
 
 
 @dataclass(frozen=True)

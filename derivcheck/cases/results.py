@@ -7,7 +7,6 @@ without importing torch.
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass
 
 from derivcheck.errors import CaseError
@@ -65,13 +64,7 @@ class CaseResult:
         if not self.rows:
             return None
         order = {Verdict.MISMATCH: 3, Verdict.INCONCLUSIVE: 2, Verdict.NOT_DIFFERENTIABLE: 1, Verdict.PASS: 0}
-        return max(self.rows, key=lambda r: (order[r.verdict], _ratio(r)))
-
-
-def _ratio(row: Row) -> float:
-    if row.tolerance and math.isfinite(row.tolerance) and row.tolerance > 0:
-        return row.error / row.tolerance if math.isfinite(row.error) else math.inf
-    return 0.0 if row.error == 0 else math.inf
+        return max(self.rows, key=lambda r: (order[r.verdict], r.badness))
 
 
 def error_result(error: CaseError, seconds: float = 0.0) -> CaseResult:

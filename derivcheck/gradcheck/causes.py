@@ -73,11 +73,20 @@ def ratio_cause(reference: np.ndarray, computed: np.ndarray, *, loose: bool = Tr
 
 
 def _whole_factor(r: float) -> bool:
+    if not _invertible(r):
+        return False
     return any(2 < abs(k) <= MAX_NAMED_FACTOR and abs(v - k) <= CAUSE_RTOL * abs(v)
                for v, k in ((r, round(r)), (1 / r, round(1 / r))))
 
 
+def _invertible(r: float) -> bool:
+    """A ratio whose inverse is a finite number: the factor rules need both."""
+    return r != 0 and math.isfinite(r) and math.isfinite(1 / r)
+
+
 def _named_ratio(r: float, tail: str) -> str | None:
+    if not _invertible(r):
+        return None  # computed is zero (or ~1e-309) against the reference: no factor to name
     for target, text in ((-1.0, "sign flipped: computed = -1 x reference"),
                          (2.0, "a factor of 2 too many: computed = 2 x reference"),
                          (0.5, "a factor of 2 missing: computed = reference / 2"),

@@ -45,7 +45,6 @@ class Localised:
 
     blocks: tuple[Block, ...]
     complete: bool  # no level had more failing blocks than the beam keeps
-    probes: int  # masks probed in all
 
     @property
     def entries(self) -> tuple[int, ...]:
@@ -76,7 +75,7 @@ def bisect(size: int, probe: Probe, *, split: int = SPLIT, beam: int = BEAM) -> 
     if split < 2 or beam < 1:
         raise ValueError(f"split must be at least 2 and beam at least 1, got {split!r} and {beam!r}")
     active: list[tuple[int, int, Row | None]] = [(0, size, None)]
-    complete, probes = True, 0
+    complete = True
     while any(stop - start > 1 for start, stop, _ in active):
         leaves = [(a, b, r) for a, b, r in active if b - a == 1]
         children = [c for a, b, _ in active if b - a > 1 for c in _split(a, b, split)]
@@ -84,7 +83,6 @@ def bisect(size: int, probe: Probe, *, split: int = SPLIT, beam: int = BEAM) -> 
         for k, (a, b) in enumerate(children):
             masks[k, a:b] = True
         rows = probe(masks)
-        probes += len(children)
         failing = [(a, b, r) for (a, b), r in zip(children, rows) if r.verdict is Verdict.MISMATCH]
         if not failing:
             complete = False
@@ -94,7 +92,7 @@ def bisect(size: int, probe: Probe, *, split: int = SPLIT, beam: int = BEAM) -> 
             complete = False
         active = candidates[:beam]
     blocks = tuple(Block(a, b, r) for a, b, r in active if r is not None)
-    return Localised(tuple(sorted(blocks, key=lambda blk: _badness(blk.row), reverse=True)), complete, probes)
+    return Localised(tuple(sorted(blocks, key=lambda blk: _badness(blk.row), reverse=True)), complete)
 
 
 def _split(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
@@ -103,8 +101,4 @@ def _split(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
 
 
 def _badness(row: Row | None) -> float:
-    if row is None:
-        return float("inf")
-    if row.tolerance > 0 and np.isfinite(row.tolerance):
-        return row.error / row.tolerance
-    return float("inf")
+    return float("inf") if row is None else row.badness

@@ -23,7 +23,6 @@ class NumpyFunction:
 
     positions = (0,)
     differentiable = False
-    batching = "loop"
     upcast = False
     constant_gradient = False
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -88,7 +87,7 @@ class CheckResult:
     def failing(self) -> tuple[Row, ...]:
         """The rows (suspects first) that did not pass, worst first."""
         bad = [r for r in self.suspects if r.verdict is not Verdict.PASS]
-        bad += sorted((r for r in self.rows if r.verdict is not Verdict.PASS), key=badness, reverse=True)
+        bad += sorted((r for r in self.rows if r.verdict is not Verdict.PASS), key=lambda r: r.badness, reverse=True)
         return tuple(bad)
 
     def mode(self, mode: Mode) -> ModeResult | None:
@@ -104,19 +103,6 @@ class CheckResult:
 
     def __str__(self) -> str:
         return self.message or summary_line(self)
-
-
-def badness(row: Row) -> float:
-    """How far outside its tolerance a row is (inf when no tolerance applies)."""
-    if row.tolerance > 0 and math.isfinite(row.tolerance):
-        return row.error / row.tolerance if math.isfinite(row.error) else math.inf
-    return 0.0 if row.error == 0 else math.inf
-
-
-def wrong_modes(rows: Sequence[Row]) -> list[Mode]:
-    """The modes named wrong by any row, in a stable order."""
-    found = {_SOURCE_MODE[s] for r in rows if r.verdict is Verdict.MISMATCH for s in r.wrong if s in _SOURCE_MODE}
-    return [m for m in Mode if m in found]
 
 
 def mode_verdict(rows: Sequence[Row], source: Source) -> Verdict:
@@ -148,7 +134,7 @@ def failure_message(result: CheckResult) -> str:
     """The text of the exception: headline, worst entries, likely causes, and where to look next."""
     lines = [_headline(result)]
     suspects = [r for r in result.suspects if r.verdict is not Verdict.PASS]
-    checks = sorted((r for r in result.rows if r.verdict is not Verdict.PASS), key=badness, reverse=True)
+    checks = sorted((r for r in result.rows if r.verdict is not Verdict.PASS), key=lambda r: r.badness, reverse=True)
     shown = suspects or checks
     if shown:
         lines.append("  wrong entries:" if suspects else "  worst entries:")

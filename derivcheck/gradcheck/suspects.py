@@ -63,7 +63,7 @@ def localise(check: TorchCheck, rows: list[Row], A: np.ndarray | None, num: fini
         wrong = [r for r in rows if r.verdict is Verdict.MISMATCH and source in r.wrong]
         if not wrong:
             continue
-        worst = max(wrong, key=lambda r: r.error / r.tolerance if r.tolerance else np.inf)
+        worst = max(wrong, key=lambda r: r.badness)
         c, d = worst.index
         located = bisect(check.fn.n, block_probe(check, source, c, d, A))
         check.complete = check.complete and located.complete

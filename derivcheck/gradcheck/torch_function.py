@@ -55,22 +55,6 @@ class Slot:
         index = np.unravel_index(flat - self.offset, self.shape)
         return f"{self.name}[{', '.join(str(int(i)) for i in index)}]"
 
-    def index(self, flat: int) -> tuple[int, ...]:
-        return tuple(int(i) for i in np.unravel_index(flat - self.offset, self.shape)) if self.shape else ()
-
-
-def find_slot(slots: Sequence[Slot], flat: int) -> Slot:
-    """The slot holding flat position ``flat``."""
-    for slot in slots:
-        if slot.offset <= flat < slot.offset + slot.size:
-            return slot
-    raise IndexError(flat)
-
-
-def label(slots: Sequence[Slot], flat: int) -> str:
-    """The name of the entry at flat position ``flat``."""
-    return find_slot(slots, flat).label(flat)
-
 
 class TorchFunction:
     """``func(*inputs)`` as a function of the flattened inputs that require grad.
@@ -245,11 +229,6 @@ class TorchFunction:
         except Exception:  # noqa: BLE001
             return False
         return out.is_complex() and not watch.broken and bool(torch.isfinite(out).all())
-
-    @property
-    def batching(self) -> str:
-        """How batches are evaluated: ``"vmap"``, ``"loop"`` or ``"undecided"``."""
-        return {True: "vmap", False: "loop", None: "undecided"}[self._vmap]
 
     def call_gradient(self, grad: Callable) -> list[np.ndarray]:
         """The user's ``grad`` called like ``func`` (on copies), one float64 array per checked input."""

@@ -208,19 +208,6 @@ def number_text(value: sympy.Basic) -> str:
     return decimal(v)
 
 
-def exact_and_decimal_latex(value: sympy.Basic, names: Mapping[sympy.Symbol, str] | None = None) -> str:
-    """``\\sqrt{20} \\approx 4.47214`` when the exact form is not a short number, else the number."""
-    v = sympy.sympify(value)
-    if is_short_exact(v) or not is_finite_real(v):
-        return number_latex(v)
-    if v.is_Float:
-        return decimal(v)
-    exact = latex(v, names)
-    if len(exact) > 60:
-        return r"\approx " + decimal(v)
-    return exact + r" \approx " + decimal(v)
-
-
 # ------------------------------------------------------------------------------------------
 # plain text (mermaid labels, plot titles)
 

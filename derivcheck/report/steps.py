@@ -38,11 +38,6 @@ SPECIAL = "error function"
 NO_RULE = "no rule"
 SIMPLIFY = "simplify"
 
-RULES = (
-    CONSTANT, VARIABLE, SUM, CONSTANT_MULTIPLE, POWER, PRODUCT, QUOTIENT, CHAIN, EXP_LOG, TRIG,
-    INVERSE_TRIG, HYPERBOLIC, SIGMOID_SOFTPLUS, PIECEWISE, SPECIAL, NO_RULE, SIMPLIFY,
-)
-
 _CATEGORY: dict[type, str] = {
     sympy.exp: EXP_LOG, sympy.log: EXP_LOG,
     sympy.sin: TRIG, sympy.cos: TRIG, sympy.tan: TRIG, sympy.cot: TRIG, sympy.sec: TRIG,

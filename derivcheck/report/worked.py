@@ -75,10 +75,6 @@ class CaseMath:
     def scalar(self) -> bool:
         return self.case.scalar
 
-    @property
-    def f_name(self) -> str:
-        return "f"
-
     def out_label(self, i: int) -> str:
         return "f" if self.scalar else f"f_{i}"
 

@@ -4,6 +4,8 @@ a second, and every bad case is one clear error naming the file and the case whi
 
 from __future__ import annotations
 
+import re
+
 import ast
 import builtins
 import io
@@ -281,8 +283,8 @@ def test_overflowing_values_are_an_evaluation_error_not_a_hang():
 )
 def test_malformed_files_name_the_file_and_the_place(text, message):
     error = only_error(text, path="bad.toml")
-    with pytest.raises(CaseError, match=message):
-        raise error
+    assert isinstance(error, CaseError)
+    assert re.search(message, str(error)), str(error)
 
 
 @pytest.mark.parametrize(
@@ -308,8 +310,8 @@ def test_each_mistake_is_one_line_naming_file_case_and_field(body, field, messag
     assert (error.path, error.case_id, error.field) == ("cases/mine.toml", "mistake", field)
     assert str(error).startswith(f"cases/mine.toml: case 'mistake': field '{field}': ")
     assert "\n" not in str(error)
-    with pytest.raises(CaseError, match=message):
-        raise error
+    assert isinstance(error, CaseError)
+    assert re.search(message, str(error)), str(error)
 
 
 @pytest.mark.parametrize(
@@ -329,8 +331,7 @@ def test_points_outside_the_domain_name_the_sub_expression(f, at, message):
     result = run_case(case)
     assert result.status is Status.ERROR
     assert result.message.startswith("d.toml: case 'domain': field 'at': ")
-    with pytest.raises(CaseError, match=message):
-        raise CaseError(result.message)
+    assert re.search(message, result.message), result.message
 
 
 def test_bad_files_and_cases_are_reported_while_every_other_case_runs(tmp_path):
@@ -372,5 +373,5 @@ def test_an_unexpected_exception_while_loading_becomes_an_error_for_that_case_on
     good = 'vars = ["x"]\nf = "x"\nat = { x = 1 }'
     cases, errors = loads(case_text(good, "fine") + case_text(good, "boom"), path="f.toml")
     assert [c.id for c in cases] == ["fine"]
-    with pytest.raises(CaseError, match=r"^f\.toml: case 'boom': could not be loaded \(KeyError: 'surprise'\)"):
-        raise errors[0]
+    assert isinstance(errors[0], CaseError)
+    assert re.match(r"^f\.toml: case 'boom': could not be loaded \(KeyError: 'surprise'\)", str(errors[0]))

@@ -207,7 +207,29 @@ def test_float32_inputs_are_checked_in_float64() -> None:
 
 
 def test_device_option_runs_on_that_device() -> None:
-    assert check_grad(lambda t: (t**2).sum(), randn(3), device="cpu").ok
+    """The function sees its inputs on the device asked for (a CPU input checked on "meta" cannot
+    be evaluated, so honouring the option shows as a refusal that names the device)."""
+    seen: list[str] = []
+
+    def f(t):
+        seen.append(t.device.type)
+        return (t**2).sum()
+
+    assert check_grad(f, randn(3), device="cpu").ok and set(seen) == {"cpu"}
+    seen.clear()
+    with pytest.raises(Exception, match="meta"):
+        check_grad(f, randn(3), device="meta")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_device_option_moves_cpu_inputs_to_cuda() -> None:
+    seen: list[str] = []
+
+    def f(t):
+        seen.append(t.device.type)
+        return (t**2).sum()
+
+    assert check_grad(f, randn(3), device="cuda").ok and "cuda" in seen
 
 
 # --- the user's own gradient ---------------------------------------------------------------------
