@@ -15,7 +15,7 @@ from derivcheck.cases.claims import _CaseShape, _ClaimReader, _constant, _has_ba
 from derivcheck.cases.quoting import _q, _short, nearest
 from derivcheck.errors import CaseError, ExpressionError
 from derivcheck.language.limits import Budget
-from derivcheck.language.parser import RESERVED, is_array, parse, shape_of, to_number
+from derivcheck.language.parser import RESERVED, is_array, is_name, parse, shape_of, to_number
 from derivcheck.model import Case, ClaimEntry, Descent, Expect, Variable
 
 MAX_INPUTS = 400
@@ -30,7 +30,6 @@ CASE_KEYS = (
 )
 MAX_ID_LENGTH = 80
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 VAR_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*(?:\[\s*(\d+(?:\s*,\s*\d+)*)\s*\])?\s*$")
 
 
@@ -123,7 +122,7 @@ class _CaseBuilder:
             )
 
     def _name(self, field: str, name: object, taken: Mapping[str, object]) -> str:
-        if not isinstance(name, str) or not NAME_RE.match(name) or "__" in name:
+        if not isinstance(name, str) or not is_name(name):
             raise self.error(
                 field, f"name {_q(name)} must be letters, digits and '_' starting with a letter, no '__'"
             )

@@ -8,6 +8,7 @@ real or complex (complex inputs serve the complex-step derivative).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,43 +16,21 @@ import numpy as np
 import sympy
 import torch
 
-from derivcheck.language.functions import relu, sigmoid, softplus
+from derivcheck.language.registry import ANALYTIC, BY_NODE, SPECS
 
 Tensor = torch.Tensor
 
 # Functions that are analytic where defined and that torch evaluates in complex arithmetic:
 # with only these, Im f(x + ih)/h is an exact derivative (the complex step).
-_ANALYTIC = (
-    sympy.sin, sympy.cos, sympy.tan, sympy.asin, sympy.acos, sympy.atan,
-    sympy.sinh, sympy.cosh, sympy.tanh, sympy.asinh, sympy.acosh, sympy.atanh,
-    sympy.exp, sympy.log, sigmoid, softplus,
-)
+_ANALYTIC = ANALYTIC
 
+#: torch forms of the registry's one-argument functions (Heaviside, whose argument may be a
+#: constant, is emitted on its own)
 _UNARY: dict[type, Callable[[Tensor], Tensor]] = {
-    sympy.sin: torch.sin, sympy.cos: torch.cos, sympy.tan: torch.tan,
-    sympy.asin: torch.asin, sympy.acos: torch.acos, sympy.atan: torch.atan,
-    sympy.sinh: torch.sinh, sympy.cosh: torch.cosh, sympy.tanh: torch.tanh,
-    sympy.asinh: torch.asinh, sympy.acosh: torch.acosh, sympy.atanh: torch.atanh,
-    sympy.exp: torch.exp, sympy.log: torch.log, sympy.Abs: torch.abs,
-    sympy.sign: torch.sign, sympy.erf: torch.special.erf, relu: torch.relu,
+    spec.node: functools.partial(spec.torch, torch)
+    for spec in SPECS if spec.torch is not None and spec.arity == 1 and spec.node is not sympy.Heaviside
 }
-
-
-def _sigmoid(x: Tensor) -> Tensor:
-    return 1 / (1 + torch.exp(-x)) if x.is_complex() else torch.sigmoid(x)
-
-
-def _softplus(x: Tensor) -> Tensor:
-    return torch.log(1 + torch.exp(x)) if x.is_complex() else torch.nn.functional.softplus(x)
-
-
-def _heaviside(x: Tensor) -> Tensor:
-    # SymPy's convention H(0) = 1/2; its derivative is 0 everywhere torch can see
-    return torch.where(x > 0, 1.0, torch.where(x < 0, 0.0, 0.5)).to(x.dtype)
-
-
-_UNARY[sigmoid] = _sigmoid
-_UNARY[softplus] = _softplus
+_heaviside = functools.partial(BY_NODE[sympy.Heaviside].torch, torch)
 
 
 def complex_step_safe(exprs: Sequence[sympy.Expr]) -> bool:

@@ -18,7 +18,7 @@ import sympy
 
 from derivcheck.engines.exact_eval import Failure, Point, Unsupported
 from derivcheck.errors import EvaluationError
-from derivcheck.language.functions import KINKED
+from derivcheck.language.registry import KINKED
 from derivcheck.model import Case, Quantity
 
 #: Significant digits of every exact value (the issue asks for at least 30).

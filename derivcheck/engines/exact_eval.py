@@ -20,7 +20,7 @@ import mpmath
 import sympy
 
 from derivcheck.errors import EvaluationError
-from derivcheck.language.functions import relu, sigmoid, softplus
+from derivcheck.language.registry import SPECS, Elementary
 
 #: A value above 10**MAX_MAGNITUDE is an overflow: no float64 engine can compare with it, and
 #: going on (the exp of it, a power of it) would not finish.
@@ -229,39 +229,6 @@ def _exp(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
     return ctx.exp(a)
 
 
-def _log(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
-    (a,) = args
-    if a > 0:
-        return ctx.log(a)
-    if a == 0:
-        return Failure(node, "infinite (log of 0)")
-    return Failure(node, f"not a real number (log of {_show(a)})")
-
-
-def _bounded(name: str, low: float, high: float, open_ends: bool = False) -> Rule:
-    def rule(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
-        (a,) = args
-        if open_ends and a in (low, high):
-            return Failure(node, f"infinite ({name} of {_show(a)})")
-        if not low <= a <= high:
-            return Failure(node, f"not a real number ({name} of {_show(a)})")
-        return getattr(ctx, name)(a)
-    return rule
-
-
-def _growing(name: str) -> Rule:
-    def rule(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
-        (a,) = args
-        if abs(a) > MAX_MAGNITUDE * 2.31:
-            return Failure(node, f"too large to evaluate (over 10**{MAX_MAGNITUDE})")
-        return getattr(ctx, name)(a)
-    return rule
-
-
-def _plain(name: str) -> Rule:
-    return lambda ctx, node, args: getattr(ctx, name)(*args)
-
-
 def _atan2(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
     y, x = args
     if not y and not x:
@@ -290,42 +257,33 @@ def _zero_annihilates(args: list) -> bool:
     )
 
 
-def _sigmoid(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
-    (a,) = args  # exp of -|a| only, so a large |a| cannot overflow
-    if a >= 0:
-        return 1 / (1 + ctx.exp(-a))
-    e = ctx.exp(a)
-    return e / (1 + e)
+def _from_registry(spec: Elementary) -> Rule:
+    """The rule of a one-argument function of the registry: its mpmath form inside its domain."""
+    name, domain, value = spec.name or spec.node.__name__, spec.domain, spec.mpmath
 
-
-def _softplus(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
-    (a,) = args
-    return (a if a > 0 else ctx.zero) + ctx.log1p(ctx.exp(-abs(a)))
+    def rule(ctx: mpmath.MPContext, node: sympy.Basic, args: list) -> object:
+        (a,) = args
+        if domain.open and a in (domain.low, domain.high):
+            return Failure(node, f"infinite ({name} of {_show(a)})")
+        if not domain.low <= a <= domain.high:
+            return Failure(node, f"not a real number ({name} of {_show(a)})")
+        if domain.grows and abs(a) > MAX_MAGNITUDE * 2.31:  # ln(10) ~ 2.3026
+            return Failure(node, f"too large to evaluate (over 10**{MAX_MAGNITUDE})")
+        return value(ctx, a)
+    return rule
 
 
 _RULES: dict[type, Rule] = {
+    **{spec.node: _from_registry(spec) for spec in SPECS if spec.mpmath is not None and spec.arity == 1},
     sympy.Add: lambda ctx, node, args: ctx.fsum(args),
     sympy.Mul: lambda ctx, node, args: ctx.fprod(args),
     sympy.Pow: _pow,
-    sympy.exp: _exp,
-    sympy.log: _log,
-    sympy.sin: _plain("sin"), sympy.cos: _plain("cos"), sympy.tan: _plain("tan"),
-    sympy.atan: _plain("atan"), sympy.tanh: _plain("tanh"), sympy.asinh: _plain("asinh"),
-    sympy.erf: _plain("erf"),
-    sympy.asin: _bounded("asin", -1, 1), sympy.acos: _bounded("acos", -1, 1),
-    sympy.atanh: _bounded("atanh", -1, 1, open_ends=True),
-    sympy.acosh: _bounded("acosh", 1, math.inf),
-    sympy.sinh: _growing("sinh"), sympy.cosh: _growing("cosh"),
-    sympy.Abs: lambda ctx, node, args: abs(args[0]),
-    sympy.sign: lambda ctx, node, args: ctx.mpf(ctx.sign(args[0])),
+    sympy.exp: _exp,  # overflows only upwards: exp(-3000) is a fine tiny number
     sympy.Max: lambda ctx, node, args: max(args),
     sympy.Min: lambda ctx, node, args: min(args),
     sympy.Heaviside: _heaviside,
     sympy.DiracDelta: _dirac,
     sympy.atan2: _atan2,
-    sigmoid: _sigmoid,
-    softplus: _softplus,
-    relu: lambda ctx, node, args: max(args[0], ctx.zero),
 }
 
 

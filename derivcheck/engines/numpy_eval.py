@@ -3,53 +3,23 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import sympy
 
-from derivcheck.language.functions import relu, sigmoid, softplus
+from derivcheck.language.registry import BY_NODE, SPECS
 
 Numeric = Callable[..., Any]
 
 
-def _sigmoid(x: Any) -> Any:
-    x = np.asarray(x, dtype=float)
-    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+#: SymPy function classes and the NumPy code that evaluates them element-wise (the registry's)
+NUMPY_FUNCTIONS: dict[type, Callable[..., Any]] = {spec.node: spec.numpy for spec in SPECS if spec.numpy is not None}
+_heaviside = BY_NODE[sympy.Heaviside].numpy
 
 
-def _softplus(x: Any) -> Any:
-    x = np.asarray(x, dtype=float)
-    return np.logaddexp(0.0, x)
-
-
-def _relu(x: Any) -> Any:
-    return np.maximum(np.asarray(x, dtype=float), 0.0)
-
-
-_ERF = np.vectorize(math.erf, otypes=[float])
-
-
-def _heaviside(x: Any, h0: float = 0.5) -> Any:
-    return np.heaviside(x, h0)
-
-
-def _dirac(x: Any) -> Any:
-    return np.where(x == 0, np.inf, 0.0)
-
-
-#: SymPy function classes and the numpy code that evaluates them element-wise
-NUMPY_FUNCTIONS: dict[type, Callable[..., Any]] = {
-    sympy.sin: np.sin, sympy.cos: np.cos, sympy.tan: np.tan,
-    sympy.asin: np.arcsin, sympy.acos: np.arccos, sympy.atan: np.arctan,
-    sympy.sinh: np.sinh, sympy.cosh: np.cosh, sympy.tanh: np.tanh,
-    sympy.asinh: np.arcsinh, sympy.acosh: np.arccosh, sympy.atanh: np.arctanh,
-    sympy.exp: np.exp, sympy.log: np.log, sympy.Abs: np.abs, sympy.sign: np.sign,
-    sympy.erf: _ERF, sympy.atan2: np.arctan2, sympy.DiracDelta: _dirac,
-    sigmoid: _sigmoid, softplus: _softplus, relu: _relu,
-}
+Numeric = Callable[..., Any]
 
 
 def numeric(expr: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> Numeric:

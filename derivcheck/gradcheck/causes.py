@@ -23,6 +23,10 @@ SMALL_RELATIVE = 1e-2
 #: the largest whole factor named as "a mean where a sum belongs" (batch sizes and the like)
 MAX_NAMED_FACTOR = 4096
 
+#: the most variants tried when looking for a missing term (an operand of one operation, or a
+#: sub-expression, held constant)
+MAX_TERM_VARIANTS = 64
+
 
 @dataclass(frozen=True)
 class Layout:

@@ -7,7 +7,6 @@ judged against the exact value exactly as they are for a case file.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,15 +17,12 @@ import sympy
 from derivcheck.cases.run import Status, run_case
 from derivcheck.engines import exact as symbolic
 from derivcheck.errors import EvaluationError, ExpressionError
-from derivcheck.gradcheck.causes import Layout, confinement_cause, ratio_cause, term_cause
+from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS, Layout, confinement_cause, ratio_cause, term_cause
 from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict, with_message
-from derivcheck.language.parser import RESERVED, is_array, parse, to_number
+from derivcheck.language.parser import RESERVED, is_array, is_name, parse, to_number
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity, Variable
 from derivcheck.verdict import Row, Source, Verdict, overall
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-#: sub-expressions tried as "held constant" when looking for a missing term
-MAX_TERM_VARIANTS = 32
 _PATH = Path("<check_grad>")
 
 
@@ -79,7 +75,7 @@ def _variables(at: Mapping[str, object], expr: object) -> tuple[tuple[Variable, 
     own = {s.name: s for s in expr.free_symbols} if isinstance(expr, sympy.Basic) else {}
     variables, names = [], {}
     for name, value in at.items():
-        if not isinstance(name, str) or not NAME_RE.match(name) or "__" in name:
+        if not isinstance(name, str) or not is_name(name):
             raise ValueError(f"at: variable name {name!r} must be letters, digits and '_', starting with a letter")
         if name in RESERVED:
             raise ValueError(f"at: variable name {name!r} is reserved (a function or constant)")

@@ -20,7 +20,6 @@ from derivcheck.model import Quantity
 from derivcheck.verdict import Row, Source, Verdict
 
 
-
 class TorchCheck(Protocol):
     """What localisation needs of a running check (``checks.TorchCheck`` is one): the function,
     its seeded directions, its sources of values, and where findings go."""

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS
 from derivcheck.gradcheck.torch_modes import Float64, HoldOne, Holomorphic
 
 Tensor = torch.Tensor
@@ -28,8 +29,6 @@ Tensor = torch.Tensor
 CHUNK_ELEMENTS = 1 << 22
 #: vmap is trusted only when it reproduces a direct call to this relative accuracy
 VMAP_AGREEMENT = 1e-12
-#: the most (operation, operand) pairs tried when looking for a missing term
-MAX_TERM_VARIANTS = 64
 
 
 class ModeUnsupported(Exception):

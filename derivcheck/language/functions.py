@@ -1,5 +1,7 @@
 """SymPy functions the case language adds to SymPy's own: sigmoid, softplus and relu.
 
+How each is evaluated, printed and named in derivations is its entry in ``registry.py``.
+
 Each defines its local derivative right beside it (``fdiff``), so the exact engine, the step
 explainer and the computational graph all read the rule from one place.
 """
@@ -23,11 +25,6 @@ def _evalf_of(rewritten: sympy.Expr, prec: int) -> sympy.Expr:
         if real.is_Float and imaginary.is_Number and abs(imaginary) <= abs(real) * sympy.Float(2) ** -prec:
             value = real
     return sympy.Float._new(value._mpf_, prec) if value.is_Float else value
-
-
-def _power(exp: object, base: str) -> str:
-    """SymPy passes ``exp`` when the function is raised to a power: sigma(x)^2."""
-    return base if exp is None else f"{base}^{{{exp}}}"
 
 
 class sigmoid(Function):
@@ -54,8 +51,6 @@ class sigmoid(Function):
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
 
-    def _latex(self, printer: object, exp: object = None) -> str:
-        return _power(exp, r"\sigma\left(%s\right)" % printer._print(self.args[0]))  # type: ignore[attr-defined]
 
 
 class softplus(Function):
@@ -81,8 +76,6 @@ class softplus(Function):
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
 
-    def _latex(self, printer: object, exp: object = None) -> str:
-        return _power(exp, r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0]))  # type: ignore[attr-defined]
 
 
 class relu(Function):
@@ -108,10 +101,4 @@ class relu(Function):
     def _eval_is_real(self) -> bool | None:
         return self.args[0].is_real
 
-    def _latex(self, printer: object, exp: object = None) -> str:
-        return _power(exp, r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0]))  # type: ignore[attr-defined]
 
-
-#: Functions whose derivative jumps somewhere: where their argument crosses 0 (or two arguments
-#: cross each other), a point may be non-differentiable.
-KINKED = (sympy.Abs, sympy.Max, sympy.Min, sympy.Heaviside, sympy.sign, relu)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from fractions import Fraction
@@ -22,7 +23,6 @@ import numpy as np
 import sympy
 
 from derivcheck.errors import ExpressionError
-from derivcheck.language.functions import relu, sigmoid, softplus
 from derivcheck.language.limits import (
     LIMITS,
     Budget,
@@ -35,24 +35,33 @@ from derivcheck.language.limits import (
     _flat,
     _short,
 )
+from derivcheck.language.registry import BY_NAME
+
+#: a name a case may declare (variables, ``let``, ``data``): letters, digits and ``_``, starting
+#: with a letter; ``__`` is refused as well (see :func:`is_name`)
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def is_name(text: object) -> bool:
+    """Whether ``text`` may name a variable: ``NAME_RE`` and no ``__``.
+
+    >>> is_name("w_1"), is_name("__class__"), is_name("2x")
+    (True, False, False)
+    """
+    return isinstance(text, str) and NAME_RE.match(text) is not None and "__" not in text
+
 
 CONSTANTS: Mapping[str, sympy.Expr] = {"pi": sympy.pi, "E": sympy.E}
 
 
-def _heaviside(x: sympy.Expr) -> sympy.Expr:
-    return sympy.Heaviside(x)
-
-
+#: element-wise functions of one and two arguments, from the registry (``log`` takes one or two
+#: arguments and is the parser's own, as is ``sqrt``, which SymPy writes as a power)
 ELEMENTWISE_1: Mapping[str, Callable[[sympy.Expr], sympy.Expr]] = {
-    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan,
-    "asin": sympy.asin, "acos": sympy.acos, "atan": sympy.atan,
-    "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh,
-    "asinh": sympy.asinh, "acosh": sympy.acosh, "atanh": sympy.atanh,
-    "exp": sympy.exp, "sqrt": sympy.sqrt, "abs": sympy.Abs, "erf": sympy.erf,
-    "sigmoid": sigmoid, "softplus": softplus, "relu": relu, "heaviside": _heaviside,
+    **{name: spec.build for name, spec in BY_NAME.items() if spec.arity == 1 and name != "log"},
+    "sqrt": sympy.sqrt,
 }
 ELEMENTWISE_2: Mapping[str, Callable[[sympy.Expr, sympy.Expr], sympy.Expr]] = {
-    "atan2": sympy.atan2, "max": sympy.Max, "min": sympy.Min,
+    name: spec.build for name, spec in BY_NAME.items() if spec.arity == 2
 }
 ARRAY_FUNCTIONS = ("sum", "mean", "dot", "norm", "softmax", "logsumexp")
 FUNCTIONS = tuple(sorted({*ELEMENTWISE_1, *ELEMENTWISE_2, "log", *ARRAY_FUNCTIONS}))

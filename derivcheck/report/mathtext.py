@@ -16,6 +16,8 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
+from derivcheck.language.registry import BY_NODE
+
 _INDEXED = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\[([0-9, ]+)\]$")
 
 #: Significant digits of decimal numbers shown in reports.
@@ -76,37 +78,19 @@ def latex(expr: sympy.Basic, names: Mapping[sympy.Symbol, str] | None = None) ->
     return _Latex({"symbol_names": mapping, "ln_notation": True}).doprint(sympy.sympify(expr))
 
 
-_OWN = {"sigmoid": "_print_sigmoid", "softplus": "_print_softplus", "relu": "_print_relu"}
-
-
 class _Latex(LatexPrinter):
-    """SymPy's LaTeX printer, writing the step function as H(x) (SymPy writes theta).
-
-    It prints sigmoid, softplus and relu itself (also raised to a power, which their own
-    ``_latex`` methods do not handle).
-    """
+    """SymPy's LaTeX printer; the functions with a LaTeX name in the registry (sigma, softplus,
+    relu, and H for the step function, which SymPy writes theta) are printed here, raised to a
+    power as ``\\left(\\sigma\\left(x\\right)\\right)^{2}``: the one LaTeX renderer."""
 
     def _print(self, expr: object, **kwargs: object) -> str:
-        method = _OWN.get(type(expr).__name__)
-        if method is not None and isinstance(expr, sympy.Function):
-            return getattr(self, method)(expr, **kwargs)
+        spec = BY_NODE.get(type(expr))
+        if spec is not None and spec.latex and isinstance(expr, sympy.Function):
+            return self._named(spec.latex, expr, kwargs.get("exp"))  # type: ignore[arg-type]
         return super()._print(expr, **kwargs)
 
     def _named(self, name: str, expr: sympy.Expr, exp: str | None) -> str:
         tex = name + r"\left(" + self._print(expr.args[0]) + r"\right)"
-        return tex if exp is None else r"\left(" + tex + r"\right)^{" + exp + "}"
-
-    def _print_sigmoid(self, expr: sympy.Expr, exp: str | None = None) -> str:
-        return self._named(r"\sigma", expr, exp)
-
-    def _print_softplus(self, expr: sympy.Expr, exp: str | None = None) -> str:
-        return self._named(r"\operatorname{softplus}", expr, exp)
-
-    def _print_relu(self, expr: sympy.Expr, exp: str | None = None) -> str:
-        return self._named(r"\operatorname{relu}", expr, exp)
-
-    def _print_Heaviside(self, expr: sympy.Heaviside, exp: str | None = None) -> str:
-        tex = r"H\left(" + self._print(expr.args[0]) + r"\right)"
         return tex if exp is None else r"\left(" + tex + r"\right)^{" + exp + "}"
 
 

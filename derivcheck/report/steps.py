@@ -17,7 +17,16 @@ from dataclasses import dataclass
 
 import sympy
 
-from derivcheck.language.functions import relu, sigmoid, softplus
+from derivcheck.language.registry import (
+    EXP_LOG,
+    HYPERBOLIC,
+    INVERSE_TRIG,
+    PIECEWISE,
+    SIGMOID_SOFTPLUS,
+    SPECIAL,
+    SPECS,
+    TRIG,
+)
 
 # rule names -----------------------------------------------------------------------------------
 CONSTANT = "constant"
@@ -28,45 +37,13 @@ POWER = "power"
 PRODUCT = "product"
 QUOTIENT = "quotient"
 CHAIN = "chain"
-EXP_LOG = "exponential and logarithm"
-TRIG = "trigonometric"
-INVERSE_TRIG = "inverse trigonometric"
-HYPERBOLIC = "hyperbolic"
-SIGMOID_SOFTPLUS = "sigmoid and softplus"
-PIECEWISE = "piecewise"
-SPECIAL = "error function"
 NO_RULE = "no rule"
 SIMPLIFY = "simplify"
 
-_CATEGORY: dict[type, str] = {
-    sympy.exp: EXP_LOG, sympy.log: EXP_LOG,
-    sympy.sin: TRIG, sympy.cos: TRIG, sympy.tan: TRIG, sympy.cot: TRIG, sympy.sec: TRIG,
-    sympy.csc: TRIG,
-    sympy.asin: INVERSE_TRIG, sympy.acos: INVERSE_TRIG, sympy.atan: INVERSE_TRIG,
-    sympy.acot: INVERSE_TRIG, sympy.atan2: INVERSE_TRIG,
-    sympy.sinh: HYPERBOLIC, sympy.cosh: HYPERBOLIC, sympy.tanh: HYPERBOLIC,
-    sympy.coth: HYPERBOLIC, sympy.sech: HYPERBOLIC, sympy.csch: HYPERBOLIC,
-    sympy.asinh: HYPERBOLIC, sympy.acosh: HYPERBOLIC, sympy.atanh: HYPERBOLIC,
-    sigmoid: SIGMOID_SOFTPLUS, softplus: SIGMOID_SOFTPLUS,
-    relu: PIECEWISE, sympy.Abs: PIECEWISE, sympy.Max: PIECEWISE, sympy.Min: PIECEWISE,
-    sympy.Heaviside: PIECEWISE, sympy.sign: PIECEWISE,
-    sympy.erf: SPECIAL, sympy.erfc: SPECIAL,
-}
+_CATEGORY: dict[type, str] = {spec.node: spec.family for spec in SPECS}
 
 #: The convention each kinked function follows where it is not differentiable.
-KINK_NOTES: dict[type, str] = {
-    relu: "relu'(u) = H(u): 1 for u > 0, 0 for u < 0; relu'(0) taken as 0, as torch does; "
-    "not differentiable there (SymPy's H(0) is 1/2)",
-    sympy.Abs: "|u|' = sign(u): 1 for u > 0, -1 for u < 0; |u|'(0) taken as sign(0) = 0, as torch "
-    "does; not differentiable there",
-    sympy.Max: "∂max(a, b)/∂a = H(a - b): 1 where a > b, 0 where a < b; at a tie H(0) = 1/2 "
-    "splits the derivative evenly, as torch.maximum does; not differentiable there",
-    sympy.Min: "∂min(a, b)/∂a = H(b - a): 1 where a < b, 0 where a > b; at a tie H(0) = 1/2 "
-    "splits the derivative evenly, as torch.minimum does; not differentiable there",
-    sympy.Heaviside: "H'(u) = δ(u): 0 for u ≠ 0; H jumps at u = 0 and has no derivative there "
-    "(torch does not differentiate heaviside)",
-    sympy.sign: "sign'(u) = 2δ(u): 0 for u ≠ 0; sign jumps at u = 0 and has no derivative there",
-}
+KINK_NOTES: dict[type, str] = {spec.node: spec.kink for spec in SPECS if spec.kink}
 
 #: The heading of each rule in rendered derivations.
 TITLES = {

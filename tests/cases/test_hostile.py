@@ -4,11 +4,10 @@ a second, and every bad case is one clear error naming the file and the case whi
 
 from __future__ import annotations
 
-import re
-
 import ast
 import builtins
 import io
+import re
 import time
 from pathlib import Path
 

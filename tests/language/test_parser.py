@@ -132,6 +132,3 @@ def test_exponent_limits_refuse_towers(text: str) -> None:
         parse(text, {"x": x})
 
 
-def test_added_functions_print_as_latex_even_when_raised_to_a_power() -> None:
-    assert sympy.latex(sigmoid(x) ** 2) == r"\sigma\left(x\right)^{2}"
-    assert sympy.latex(relu(x)) == r"\operatorname{relu}\left(x\right)"
