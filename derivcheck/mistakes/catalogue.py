@@ -53,7 +53,8 @@ def candidates(tree: Tree, walk: Walk) -> list[Mistake]:
 
 
 def _at(tree: Tree, walk: Walk, node: Node) -> list[Mistake]:
-    texts = [tree.nodes[c].text for c in node.children]
+    texts = [tree.nodes[c].let or tree.nodes[c].text for c in node.children]
+    wrapped = [_wrap(tree.nodes[c]) for c in node.children]
     dep = [tree.depends(c) for c in node.children]
     values = [walk.values[c] for c in node.children]
     out: list[Mistake] = []
@@ -66,40 +67,48 @@ def _at(tree: Tree, walk: Walk, node: Node) -> list[Mistake]:
         add("transpose", "layout", f"the gradient with respect to {t} laid out transposed",
             f"∂f/∂{t}[i,j] at row i, column j", f"∂f/∂{t}[i,j] at row j, column i", _layout_transposed)
     if k == "call" and node.name in _UNARY_WRONG:
-        _unary(add, node, texts[0], dep[0])
+        _unary(add, node, texts[0], dep[0], tree.nodes[node.children[0]].kind == "var")
     if k == "call" and node.name == "logb" and dep[0] and not dep[1]:
         u, b = texts
+        U = wrapped[0]
         add("logarithm", "base-dropped", f"the factor 1/ln({b}) of the base missing",
-            f"∂{t} = ∂({u})/(({u}) ln({b}))", f"∂({u})/({u})", _logb(lambda B, b: 1))
+            f"∂({t}) = ∂({u})/({U} ln({b}))", f"∂({u})/{U}", _logb(lambda B, b: 1))
         add("logarithm", "base-multiplied", f"ln({b}) multiplied instead of divided",
-            f"∂{t} = ∂({u})/(({u}) ln({b}))", f"∂({u}) ln({b})/({u})", _logb(lambda B, b: B.call("log", b)))
+            f"∂({t}) = ∂({u})/({U} ln({b}))", f"∂({u}) ln({b})/{U}", _logb(lambda B, b: B.call("log", b)))
     if k == "call" and node.name in ("mean", "sum") and dep[0] and values[0].size > 1:
         n = values[0].size
         if node.name == "mean":
             add("mean", "as-sum", f"the mean's 1/N (N = {n}) dropped, as if it were a sum",
-                f"∂{t} = mean(∂({texts[0]}))", f"sum(∂({texts[0]}))", _reduce(lambda s, n: s))
+                f"∂({t}) = mean(∂({texts[0]}))", f"sum(∂({texts[0]}))", _reduce(lambda s, n: s))
             add("mean", "twice", f"the mean's 1/N (N = {n}) applied twice",
-                f"∂{t} = mean(∂({texts[0]}))", f"mean(∂({texts[0]}))/{n}", _reduce(lambda s, n: s / (n * n)))
+                f"∂({t}) = mean(∂({texts[0]}))", f"mean(∂({texts[0]}))/{n}", _reduce(lambda s, n: s / (n * n)))
         else:
             add("mean", "sum-as-mean", f"the sum differentiated as a mean (divided by N = {n})",
-                f"∂{t} = sum(∂({texts[0]}))", f"sum(∂({texts[0]}))/{n}", _reduce(lambda s, n: s / n))
+                f"∂({t}) = sum(∂({texts[0]}))", f"sum(∂({texts[0]}))/{n}", _reduce(lambda s, n: s / n))
     if k == "pow":
-        _power(add, node, texts, dep, values)
+        _power(add, tree, node, texts, wrapped, dep, values)
     if k in ("add", "sub"):
         _sum(add, node, texts, dep, values)
     if k == "neg" and dep[0]:
-        add("sign", "negation-dropped", f"the minus sign of {t} dropped", f"∂{t} = -∂({texts[0]})",
+        add("sign", "negation-dropped", f"the minus sign of {t} dropped", f"∂({t}) = -∂({texts[0]})",
             f"∂({texts[0]})", lambda w, n, tans: w.full(w.d(n, tans, 0), n.id))
     if k == "mul":
-        _product(add, node, texts, dep)
+        _product(add, node, texts, wrapped, dep)
     if k == "div":
-        _quotient(add, node, texts, dep)
+        _quotient(add, node, texts, wrapped, dep)
     if k in ("matmul", "dot"):
-        _matrix_product(add, node, texts, dep, values)
+        _matrix_product(add, node, texts, wrapped, dep, values)
     if k == "T" and dep[0] and values[0].ndim == 2 and _square(values[0]):
         add("transpose", "derivative-not-transposed", f"the derivative of {t} not transposed",
             f"∂({t}) = (∂{texts[0]}).T", f"∂{texts[0]}", lambda w, n, tans: tans[n.children[0]])
     return out
+
+
+def _wrap(node: Node) -> str:
+    """A node's text, in parentheses when it is not a single term."""
+    if node.kind in ("var", "const", "call", "index", "list", "dot") or node.let:
+        return node.let or node.text
+    return f"({node.text})"
 
 
 def _square(value: np.ndarray) -> bool:
@@ -142,17 +151,18 @@ _UNARY_WRONG: dict[str, list[tuple[str, str, str, str, Callable[[Backend, np.nda
 }
 
 
-def _unary(add: Callable[..., None], node: Node, u: str, depends: bool) -> None:
+def _unary(add: Callable[..., None], node: Node, u: str, depends: bool, bare: bool) -> None:
     name, t = node.name, node.text
     if not depends:
         return
-    right = f"∂{t} = {name}'({u}) ∂({u})"
+    right = f"∂({t}) = {name}'({u}) ∂({u})"
     add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right, f"{name}'({u})",
         _chain_dropped(lambda w, n: unary_derivative(w.B, name, w.values[n.children[0]])))
     add("chain", "inner-inside", f"the inner derivative put inside the outer one ({name}'(∂u) for {name}'(u) ∂u)",
         right, f"{name}'(∂({u}))", _chain_inside(lambda B, u: unary_derivative(B, name, u)))
-    add("chain", "outer-at-variable", "the outer derivative evaluated at {var} instead of at " + u,
-        right, f"{name}'({{var}}) ∂({u})", _outer_at_variable(lambda B, u: unary_derivative(B, name, u)))
+    if not bare:
+        add("chain", "outer-at-variable", "the outer derivative evaluated at {var} instead of at " + u,
+            right, f"{name}'({{var}}) ∂({u})", _outer_at_variable(lambda B, u: unary_derivative(B, name, u)))
     for rule, code, what, wrong, fprime in _UNARY_WRONG[name]:
         add(rule, code, what, right, wrong.format(u=u) + f" ∂({u})", _with_outer(fprime))
 
@@ -189,11 +199,12 @@ def _outer_at_variable(fprime: Callable[[Backend, np.ndarray], np.ndarray], chil
 
 
 # powers -----------------------------------------------------------------------------------
-def _power(add: Callable[..., None], node: Node, texts: list[str], dep: list[bool], values: list[np.ndarray]) -> None:
+def _power(add: Callable[..., None], tree: Tree, node: Node, texts: list[str], wrapped: list[str], dep: list[bool], values: list[np.ndarray]) -> None:
     u, e = texts
+    U, E = wrapped
     t = node.text
     if dep[0] and not dep[1]:
-        right = f"∂{t} = {e} ({u})^({e} - 1) ∂({u})"
+        right = f"∂({t}) = {E} {U}^({e} - 1) ∂({u})"
 
         def rule(factor: Callable[[Backend, np.ndarray, np.ndarray], np.ndarray]) -> Local:
             def local(w: Walk, n: Node, tans: Tans) -> "np.ndarray | None":
@@ -203,22 +214,27 @@ def _power(add: Callable[..., None], node: Node, texts: list[str], dep: list[boo
             return local
 
         add("power", "not-decremented", f"the power rule's exponent not decremented ({e} u^{e})", right,
-            f"{e} ({u})^{e} ∂({u})", rule(lambda B, a, b: b * a ** b))
+            f"{E} {U}^{E} ∂({u})", rule(lambda B, a, b: b * a ** b))
         add("power", "raised", f"the exponent raised instead of lowered ({e} u^({e} + 1))", right,
-            f"{e} ({u})^({e} + 1) ∂({u})", rule(lambda B, a, b: b * a ** (b + 1)))
+            f"{E} {U}^({e} + 1) ∂({u})", rule(lambda B, a, b: b * a ** (b + 1)))
         square = values[1].ndim == 0 and _is_two(values[1])
+        if not square:  # for a square, (n-1) u^(n-1) is the 2 dropped, said below
+            add("power", "coefficient-decremented", f"the power rule's coefficient taken as {e} - 1 "
+                "((n-1) u^(n-1))", right, f"({e} - 1) {U}^({e} - 1) ∂({u})",
+                rule(lambda B, a, b: (b - 1) * a ** (b - 1)))
         if square:
-            add("constant-factor", "square-2", f"the 2 of the square {t} dropped", right, f"({u}) ∂({u})",
+            add("constant-factor", "square-2", f"the 2 of the square {t} dropped", right, f"{U} ∂({u})",
                 rule(lambda B, a, b: a ** (b - 1)))
         else:
             add("power", "coefficient-missing", f"the power rule's coefficient {e} missing", right,
-                f"({u})^({e} - 1) ∂({u})", rule(lambda B, a, b: a ** (b - 1)))
+                f"{U}^({e} - 1) ∂({u})", rule(lambda B, a, b: a ** (b - 1)))
         add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right,
-            f"{e} ({u})^({e} - 1)", _chain_dropped(_outer_of_power))
-        add("chain", "outer-at-variable", "the outer derivative evaluated at {var} instead of at " + u, right,
-            f"{e} {{var}}^({e} - 1) ∂({u})", _outer_power)
+            f"{E} {U}^({e} - 1)", _chain_dropped(_outer_of_power))
+        if tree.nodes[node.children[0]].kind != "var":
+            add("chain", "outer-at-variable", "the outer derivative evaluated at {var} instead of at " + u, right,
+                f"{E} {{var}}^({e} - 1) ∂({u})", _outer_power)
     elif dep[1] and not dep[0]:
-        right = f"∂{t} = {t} ln({u}) ∂({e})"
+        right = f"∂({t}) = {U}^{E} ln({u}) ∂({e})"
 
         def rule2(factor: Callable[[Backend, np.ndarray, np.ndarray], np.ndarray]) -> Local:
             def local(w: Walk, n: Node, tans: Tans) -> "np.ndarray | None":
@@ -227,14 +243,14 @@ def _power(add: Callable[..., None], node: Node, texts: list[str], dep: list[boo
                 return None if db is None else factor(w.B, a, b) * db
             return local
 
-        add("exponential", "ln-missing", f"the factor ln({u}) missing (d a^x = a^x)", right, f"{t} ∂({e})",
+        add("exponential", "ln-missing", f"the factor ln({u}) missing (d a^x = a^x)", right, f"{U}^{E} ∂({e})",
             rule2(lambda B, a, b: a ** b))
         add("power", "on-exponential", f"the power rule applied to the exponential {t} (x a^(x-1))", right,
-            f"({e}) ({u})^({e} - 1) ∂({e})", rule2(lambda B, a, b: b * a ** (b - 1)))
-        add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right, f"{t} ln({u})",
+            f"{E} {U}^({e} - 1) ∂({e})", rule2(lambda B, a, b: b * a ** (b - 1)))
+        add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right, f"{U}^{E} ln({u})",
             _chain_dropped(_outer_of_exponential, child=1))
     elif dep[0] and dep[1]:
-        right = f"∂{t} = {t} (∂({e}) ln({u}) + ({e}) ∂({u})/({u}))"
+        right = f"∂({t}) = {U}^{E} (∂({e}) ln({u}) + {E} ∂({u})/{U})"
 
         def both(power_part: bool) -> Local:
             def local(w: Walk, n: Node, tans: Tans) -> "np.ndarray | None":
@@ -245,9 +261,9 @@ def _power(add: Callable[..., None], node: Node, texts: list[str], dep: list[boo
             return local
 
         add("power", "on-x^x", f"the power rule applied to {t} as if its exponent were constant", right,
-            f"({e}) ({u})^({e} - 1) ∂({u})", both(True))
+            f"{E} {U}^({e} - 1) ∂({u})", both(True))
         add("exponential", "on-x^x", f"{t} differentiated as an exponential only (its base held constant)", right,
-            f"{t} ln({u}) ∂({e})", both(False))
+            f"{U}^{E} ln({u}) ∂({e})", both(False))
 
 
 def _is_two(value: np.ndarray) -> bool:
@@ -327,34 +343,36 @@ def _nonzero_constant(value: np.ndarray) -> bool:
         return True
 
 
-def _product(add: Callable[..., None], node: Node, texts: list[str], dep: list[bool]) -> None:
+def _product(add: Callable[..., None], node: Node, texts: list[str], wrapped: list[str], dep: list[bool]) -> None:
     u, v = texts
+    U, V = wrapped
     t = node.text
     if dep[0] and dep[1]:
-        right = f"∂({t}) = ∂({u}) {v} + {u} ∂({v})"
+        right = f"∂({t}) = ∂({u}) {V} + {U} ∂({v})"
         add("product", "derivatives-multiplied", "the product rule taken as (uv)' = u'v'", right,
             f"∂({u}) ∂({v})", lambda w, n, tans: w.full(w.d(n, tans, 0) * w.d(n, tans, 1), n.id))
-        add("product", "term-dropped", f"the product rule's term ({u}) ∂({v}) dropped", right, f"∂({u}) {v}",
+        add("product", "term-dropped", f"the product rule's term {U} ∂({v}) dropped", right, f"∂({u}) {V}",
             lambda w, n, tans: w.full(w.d(n, tans, 0) * w.values[n.children[1]], n.id))
-        add("product", "term-dropped", f"the product rule's term ∂({u}) ({v}) dropped", right, f"{u} ∂({v})",
+        add("product", "term-dropped", f"the product rule's term ∂({u}) {V} dropped", right, f"{U} ∂({v})",
             lambda w, n, tans: w.full(w.values[n.children[0]] * w.d(n, tans, 1), n.id))
         return
     for c, x in ((0, 1), (1, 0)):
         if dep[x] and not dep[c]:
-            factor, rest = texts[c], texts[x]
-            right = f"∂({t}) = {factor} ∂({rest})"
+            factor, rest, F = texts[c], texts[x], wrapped[c]
+            right = f"∂({t}) = {F} ∂({rest})"
             add("constant-factor", "dropped", f"the constant factor {factor} dropped", right, f"∂({rest})",
                 lambda w, n, tans, x=x: w.full(w.d(n, tans, x), n.id))
             add("constant-factor", "twice", f"the constant factor {factor} applied twice", right,
-                f"({factor})² ∂({rest})",
+                f"{F}² ∂({rest})",
                 lambda w, n, tans, c=c, x=x: w.full(w.values[n.children[c]] ** 2 * w.d(n, tans, x), n.id))
 
 
-def _quotient(add: Callable[..., None], node: Node, texts: list[str], dep: list[bool]) -> None:
+def _quotient(add: Callable[..., None], node: Node, texts: list[str], wrapped: list[str], dep: list[bool]) -> None:
     u, v = texts
+    U, V = wrapped
     t = node.text
     if dep[1]:
-        right = f"∂({t}) = (∂({u}) {v} - {u} ∂({v}))/({v})²"
+        right = f"∂({t}) = (∂({u}) {V} - {U} ∂({v}))/{V}²"
 
         def rule(numerator_sign: int, left_sign: int, square: bool) -> Local:
             def local(w: Walk, n: Node, tans: Tans) -> "np.ndarray | None":
@@ -366,20 +384,20 @@ def _quotient(add: Callable[..., None], node: Node, texts: list[str], dep: list[
             return local
 
         add("quotient", "swapped", "the quotient rule's numerator terms swapped (u v' - u' v)", right,
-            f"({u} ∂({v}) - ∂({u}) {v})/({v})²", rule(1, -1, True))
+            f"({U} ∂({v}) - ∂({u}) {V})/{V}²", rule(1, -1, True))
         add("quotient", "not-squared", f"the quotient rule's denominator {v} not squared", right,
-            f"(∂({u}) {v} - {u} ∂({v}))/({v})", rule(-1, 1, False))
+            f"(∂({u}) {V} - {U} ∂({v}))/{V}", rule(-1, 1, False))
         add("quotient", "plus", "the quotient rule's numerator with + instead of -", right,
-            f"(∂({u}) {v} + {u} ∂({v}))/({v})²", rule(1, 1, True))
+            f"(∂({u}) {V} + {U} ∂({v}))/{V}²", rule(1, 1, True))
         if dep[0]:
             add("quotient", "derivatives-divided", "the derivative of a quotient taken as the quotient of the "
                 "derivatives u'/v'", right, f"∂({u})/∂({v})",
                 lambda w, n, tans: w.full(w.d(n, tans, 0) / w.d(n, tans, 1), n.id))
     elif dep[0]:
-        right = f"∂({t}) = ∂({u})/{v}"
+        right = f"∂({t}) = ∂({u})/{V}"
         add("constant-factor", "division-dropped", f"the division by {v} dropped", right, f"∂({u})",
             lambda w, n, tans: w.full(w.d(n, tans, 0), n.id))
-        add("constant-factor", "division-twice", f"the division by {v} applied twice", right, f"∂({u})/({v})²",
+        add("constant-factor", "division-twice", f"the division by {v} applied twice", right, f"∂({u})/{V}²",
             lambda w, n, tans: w.full(w.d(n, tans, 0) / w.values[n.children[1]] ** 2, n.id))
 
 
@@ -402,27 +420,28 @@ def _reduce(fn: Callable[[np.ndarray, int], np.ndarray]) -> Local:
 
 
 # matrix calculus --------------------------------------------------------------------------
-def _matrix_product(add: Callable[..., None], node: Node, texts: list[str], dep: list[bool],
+def _matrix_product(add: Callable[..., None], node: Node, texts: list[str], wrapped: list[str], dep: list[bool],
                     values: list[np.ndarray]) -> None:
     a, b = texts
+    A, Bw = wrapped
     t = node.text
-    right = f"∂({t}) = ∂({a}) @ {b} + {a} @ ∂({b})"
+    right = f"∂({t}) = ∂({a}) @ {Bw} + {A} @ ∂({b})"
     if dep[0] and dep[1]:
-        add("product", "term-dropped", f"the product rule's term {a} @ ∂({b}) dropped", right, f"∂({a}) @ {b}",
+        add("product", "term-dropped", f"the product rule's term {A} @ ∂({b}) dropped", right, f"∂({a}) @ {Bw}",
             lambda w, n, tans: w.product_tangent(n, tans, right=False))
-        add("product", "term-dropped", f"the product rule's term ∂({a}) @ {b} dropped", right, f"{a} @ ∂({b})",
+        add("product", "term-dropped", f"the product rule's term ∂({a}) @ {Bw} dropped", right, f"{A} @ ∂({b})",
             lambda w, n, tans: w.product_tangent(n, tans, left=False))
         add("transpose", "symmetric", f"the product rule's two terms of {t} taken as equal, as if the matrix "
-            "were symmetric (2Ax for (A + Aᵀ)x)", right, f"2 ∂({a}) @ {b}",
+            "were symmetric (2Ax for (A + Aᵀ)x)", right, f"2 ∂({a}) @ {Bw}",
             lambda w, n, tans: 2 * w.product_tangent(n, tans, right=False))
         add("transpose", "symmetric", f"the product rule's two terms of {t} taken as equal, as if the matrix "
-            "were symmetric (2Ax for (A + Aᵀ)x)", right, f"2 {a} @ ∂({b})",
+            "were symmetric (2Ax for (A + Aᵀ)x)", right, f"2 {A} @ ∂({b})",
             lambda w, n, tans: 2 * w.product_tangent(n, tans, left=False))
     if dep[1] and _square(values[0]):
-        add("transpose", "operand", f"{a} transposed in the derivative of {t}", right, f"{a}.T @ ∂({b})",
+        add("transpose", "operand", f"{a} transposed in the derivative of {t}", right, f"{A}.T @ ∂({b})",
             _transposed_operand(0))
     if dep[0] and _square(values[1]):
-        add("transpose", "operand", f"{b} transposed in the derivative of {t}", right, f"∂({a}) @ {b}.T",
+        add("transpose", "operand", f"{b} transposed in the derivative of {t}", right, f"∂({a}) @ {Bw}.T",
             _transposed_operand(1))
 
 

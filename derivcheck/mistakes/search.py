@@ -1,0 +1,360 @@
+"""The bounded search: which single wrong rule (then which pair) turns the derivative into the claim.
+
+Screening runs in float64 at two points; a candidate that survives is confirmed in mpmath at
+``MATCH_DIGITS`` digits at every point (the case's own points and seeded random rational points
+near them): it must equal the claim to ``MATCH_RTOL`` everywhere and differ from the right
+derivative somewhere. Nothing weaker is reported. The search stops at ``BUDGET_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import sympy
+
+from derivcheck.engines import exact
+from derivcheck.errors import EvaluationError
+from derivcheck.mistakes.backends import FLOAT, MATCH_DIGITS, MP
+from derivcheck.mistakes.catalogue import Mistake, candidates
+from derivcheck.mistakes.diagnosis import Diagnosis
+from derivcheck.mistakes.differentiate import Walk
+from derivcheck.mistakes.explain import explain
+from derivcheck.mistakes.tree import Tree, Unsupported, build_tree
+from derivcheck.model import Case, ClaimEntry, Quantity
+
+#: the search stops after this long (per claim) and says that no single rule explains the claim
+BUDGET_SECONDS = 1.0
+#: random rational points added to the case's own points for the exact match
+RANDOM_POINTS = 3
+#: at most this many of the case's own points
+OWN_POINTS = 3
+#: screening tolerance in float64, relative to the size of the claim and the derivative
+SCREEN_RTOL = 1e-7
+#: the exact match: agreement to this, relative, at every point
+MATCH_RTOL = 1e-25
+#: a claim with more scalar entries than this is not searched
+MAX_ENTRIES = 256
+#: the most diagnoses reported for one claim
+MAX_REPORTED = 3
+NO_SINGLE = "no single misapplied rule explains the claim"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the search found for one claim: diagnoses (maybe none), and whether it finished."""
+
+    diagnoses: tuple[Diagnosis, ...]
+    complete: bool
+    seconds: float
+    candidates: int = 0
+    note: str = ""
+
+    @property
+    def sentence(self) -> str:
+        if self.diagnoses:
+            return "; ".join(dict.fromkeys(d.text for d in self.diagnoses))
+        return NO_SINGLE + ("" if self.complete or not self.note else f" ({self.note})")
+
+
+def diagnose_case(case: Case, keys: Sequence[str], *, budget: float = BUDGET_SECONDS) -> tuple[Diagnosis, ...]:
+    """Diagnoses for the named claims of a case (those a verdict found wrong)."""
+    found: list[Diagnosis] = []
+    for key in dict.fromkeys(keys):
+        found.extend(diagnose(case, key, budget=budget).diagnoses)
+    return tuple(found)
+
+
+def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS) -> Outcome:
+    """Search the catalogue for the misapplied rule behind the claim ``key`` of ``case``.
+
+    Examples
+    --------
+    >>> from derivcheck.mistakes.cases import expression_case  # doctest: +SKIP
+    >>> diagnose(expression_case("x**3", "2*x**2", at={"x": 1}), "d/dx").sentence  # doctest: +SKIP
+    "the claim equals the derivative with the power rule's exponent not decremented (3 u^3), at x**3"
+    """
+    start = time.perf_counter()
+    entries = [c for c in case.claims if c.key == key]
+    try:
+        if not entries or any(c.quantity is Quantity.HESSIAN for c in entries) or len(entries) > MAX_ENTRIES:
+            return Outcome((), False, 0.0, note="not a first-derivative claim the search covers")
+        tree = build_tree(case)
+        return _Search(case, tree, key, entries, start, budget).run()
+    except Unsupported as exc:
+        return Outcome((), False, time.perf_counter() - start, note=f"the function uses {exc}")
+    except (ArithmeticError, ValueError, TypeError, EvaluationError, IndexError) as exc:
+        return Outcome((), False, time.perf_counter() - start, note=f"{type(exc).__name__} in the search")
+
+
+def _seed_and_weights(case: Case, claim: ClaimEntry) -> tuple[tuple[sympy.Expr, ...], tuple[sympy.Expr, ...]]:
+    n, m = case.n_inputs, case.n_outputs
+
+    def unit(size: int, j: int) -> tuple[sympy.Expr, ...]:
+        return tuple(sympy.Integer(int(i == j)) for i in range(size))
+
+    q, index = claim.quantity, claim.index
+    if q is Quantity.JACOBIAN:
+        return unit(n, index[1]), unit(m, index[0])
+    if q is Quantity.DIRECTIONAL:
+        return tuple(case.directions[index[0]]), unit(m, index[1])
+    if q is Quantity.JVP:
+        return tuple(case.tangents[index[0]]), unit(m, index[1])
+    return unit(n, index[1]), tuple(case.cotangents[index[0]])
+
+
+def _random_points(case: Case, count: int) -> list[tuple[sympy.Expr, ...]]:
+    seed = int.from_bytes(hashlib.sha256(f"mistakes/{case.id}".encode()).digest()[:8], "little")
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(count):
+        base = case.points[k % len(case.points)]
+        point = []
+        for x in base:
+            size = abs(Fraction(str(sympy.Rational(x)))) if x.is_Rational else Fraction(1)
+            step = Fraction(int(rng.integers(-40, 41)), 400) * (1 + size)
+            point.append(sympy.Rational(x) + sympy.Rational(step.numerator, step.denominator)
+                         if x.is_Rational else x)
+        out.append(tuple(point))
+    return out
+
+
+class _Search:
+    def __init__(self, case: Case, tree: Tree, key: str, entries: list[ClaimEntry], start: float,
+                 budget: float) -> None:
+        self.case, self.tree, self.key, self.entries = case, tree, key, entries
+        self.start, self.deadline = start, start + budget
+        pairs = [_seed_and_weights(case, c) for c in entries]
+        seeds = list(dict.fromkeys(s for s, _ in pairs))
+        self.seeds = seeds
+        self.k_index = np.array([seeds.index(s) for s, _ in pairs])
+        self.weights = [w for _, w in pairs]
+        self.float_weights = np.array([[float(v) for v in w] for w in self.weights], dtype=np.float64)
+
+    # points -------------------------------------------------------------------------------
+    def _prepare(self) -> bool:
+        """Walks at every usable point, the claim there, and the right derivative: False if too few."""
+        case = self.case
+        own = list(case.points[:OWN_POINTS])
+        self.mp_walks: list[Walk] = []
+        self.mp_claims: list[list[object]] = []
+        self.mp_right: list[list[object]] = []
+        self.mp_base: list[list] = []
+        self.float_walks: list[Walk] = []
+        self.float_claims: list[np.ndarray] = []
+        used = []
+        for point in own + _random_points(case, RANDOM_POINTS + 2):
+            if len(used) >= OWN_POINTS + RANDOM_POINTS:
+                break
+            prepared = self._at(point)
+            if prepared:
+                used.append(point)
+        self.points = used
+        return len(used) >= 3 and len(self.float_walks) >= 2
+
+    def _at(self, point: tuple[sympy.Expr, ...]) -> bool:
+        case = self.case
+        subs = exact.substitution(case.symbols, point)
+        try:
+            with mpmath.workdps(MATCH_DIGITS):
+                walk = Walk(self.tree, MP, point, self.seeds)
+                base = walk.tangents()
+                right = self._entry_values(walk, base)
+                for i, root in enumerate(case.outputs):
+                    value = exact.evaluate(root, subs)
+                    mine = self._output_value(walk, i)
+                    if abs(mine - mpmath.mpf(value)) > mpmath.mpf(10) ** -20 * (1 + abs(mine)):
+                        return False  # the written tree does not reproduce the case here: do not guess
+                claims = [mpmath.mpf(exact.evaluate(c.expr, subs)) for c in self.entries]
+                if not all(mpmath.isfinite(v) for v in right):
+                    return False
+                if not self._right_is_right(walk, point, right):
+                    return False  # a kink, or a place the walk does not follow: skip the point
+        except (ArithmeticError, ValueError, TypeError, EvaluationError, ZeroDivisionError):
+            return False
+        self.mp_walks.append(walk)
+        self.mp_base.append(base)
+        self.mp_claims.append(claims)
+        self.mp_right.append(right)
+        if len(self.float_walks) < 2:
+            with np.errstate(all="ignore"):
+                fwalk = Walk(self.tree, FLOAT, point, self.seeds)
+                self.float_walks.append(fwalk)
+            self.float_claims.append(np.array([float(c) for c in claims]))
+        return True
+
+    def _right_is_right(self, walk: Walk, point: tuple[sympy.Expr, ...], right: list[object]) -> bool:
+        """The walk's right derivative equals SymPy's at the first claimed entry (a guard)."""
+        if self.mp_walks:
+            return True
+        entry = self.entries[0]
+        seed, weights = _seed_and_weights(self.case, entry)
+        subs = exact.substitution(self.case.symbols, point)
+        total = sympy.Integer(0)
+        for i, out in enumerate(self.case.outputs):
+            if weights[i] == 0:
+                continue
+            total += weights[i] * sum((s * sympy.diff(out, x) for s, x in zip(seed, self.case.symbols) if s != 0),
+                                      sympy.Integer(0))
+        reference = mpmath.mpf(exact.evaluate(total, subs))
+        return abs(reference - right[0]) <= mpmath.mpf(10) ** -20 * (1 + abs(reference))
+
+    def _output_value(self, walk: Walk, i: int) -> object:
+        flat = np.concatenate([walk.values[r].reshape(-1) for r in self.tree.roots])
+        return flat[i]
+
+    def _entry_values(self, walk: Walk, tans: Sequence[np.ndarray | None]) -> list[object]:
+        out = walk.outputs(tans)
+        return [sum((w * out[k, i] for i, w in enumerate(weights) if w != 0), mpmath.mpf(0))
+                if walk.B is MP else sum(float(w) * out[k, i] for i, w in enumerate(weights) if w != 0)
+                for k, weights in zip(self.k_index, self.weights)]
+
+    def _float_values(self, walk: Walk, tans: Sequence[np.ndarray | None]) -> np.ndarray:
+        out = walk.outputs(tans)
+        return np.sum(out[self.k_index] * self.float_weights, axis=1)
+
+    # the search ---------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        if not self._prepare():
+            return self._done((), False, note="too few points where the function is defined")
+        with np.errstate(all="ignore"):
+            self.float_base = [w.tangents() for w in self.float_walks]
+            right = np.concatenate([self._float_values(w, b) for w, b in zip(self.float_walks, self.float_base)])
+        claim = np.concatenate(self.float_claims)
+        self.scale = np.maximum(np.abs(claim), np.abs(right)).max() or 1.0
+        if np.all(np.abs(claim - right) <= SCREEN_RTOL * self.scale):
+            exact_right = all(abs(c - r) <= MATCH_RTOL * (1 + abs(r)) for cs, rs in zip(self.mp_claims, self.mp_right)
+                              for c, r in zip(cs, rs))
+            if exact_right:
+                return self._done((), True, note="the claim is right")
+        self.claim, self.right = claim, right
+        self.cands = candidates(self.tree, self.float_walks[0])
+        deltas, matched = self._singles()
+        confirmed = [(m,) for m in matched if self._confirm((m,))]
+        if confirmed:
+            return self._done(self._report(confirmed), True)
+        found, complete = self._pairs(deltas)
+        return self._done(self._report(found), complete, note="" if complete else "search stopped at its bound")
+
+    def _done(self, diagnoses: Sequence[Diagnosis], complete: bool, note: str = "") -> Outcome:
+        return Outcome(tuple(diagnoses), complete, time.perf_counter() - self.start,
+                       len(getattr(self, "cands", ())), note)
+
+    def _screen(self, mistakes: dict[int, Mistake]) -> np.ndarray | None:
+        values = []
+        with np.errstate(all="ignore"):
+            for walk, base in zip(self.float_walks, self.float_base):
+                try:
+                    tans = walk.tangents(mistakes, base)
+                except (ValueError, TypeError, IndexError, ArithmeticError):
+                    return None
+                values.append(self._float_values(walk, tans))
+        return np.concatenate(values)
+
+    def _matches(self, values: np.ndarray) -> bool:
+        return bool(np.all(np.abs(values - self.claim) <= SCREEN_RTOL * self.scale))
+
+    def _singles(self) -> tuple[dict[int, np.ndarray], list[Mistake]]:
+        deltas: dict[int, np.ndarray] = {}
+        matched = []
+        for i, mistake in enumerate(self.cands):
+            values = self._screen({mistake.node: mistake})
+            if values is None or not np.all(np.isfinite(values)):
+                continue
+            delta = values - self.right
+            if np.all(np.abs(delta) <= SCREEN_RTOL * self.scale):
+                continue  # no effect here
+            deltas[i] = delta
+            if self._matches(values):
+                matched.append(mistake)
+        return deltas, matched
+
+    def _confirm(self, mistakes: Sequence[Mistake]) -> bool:
+        """Equal to the claim at every point to MATCH_RTOL, and not the right derivative."""
+        differs = False
+        try:
+            with mpmath.workdps(MATCH_DIGITS):
+                for walk, base, claims, right in zip(self.mp_walks, self.mp_base, self.mp_claims, self.mp_right):
+                    tans = walk.tangents({m.node: m for m in mistakes}, base)
+                    values = self._entry_values(walk, tans)
+                    size = max([abs(c) for c in claims] + [abs(r) for r in right] + [mpmath.mpf(1) / 10 ** 30])
+                    if any(abs(v - c) > MATCH_RTOL * size for v, c in zip(values, claims)):
+                        return False
+                    differs = differs or any(abs(v - r) > MATCH_RTOL * size for v, r in zip(values, right))
+        except (ArithmeticError, ValueError, TypeError, IndexError, ZeroDivisionError):
+            return False
+        return differs
+
+    def _pairs(self, deltas: dict[int, np.ndarray]) -> tuple[list[tuple[Mistake, ...]], bool]:
+        found: list[tuple[Mistake, ...]] = []
+        index = sorted(deltas)
+        if index:
+            d = np.array([deltas[i] for i in index])
+            target = self.claim - self.right
+            # two mistakes at nodes apart (neither inside the other) add their effects exactly
+            total = d[:, None, :] + d[None, :, :]
+            close = np.all(np.abs(total - target) <= SCREEN_RTOL * self.scale, axis=2)
+            for a, b in zip(*np.nonzero(np.triu(close, 1))):
+                ma, mb = self.cands[index[a]], self.cands[index[b]]
+                if self._nested(ma, mb) or ma.node == mb.node:
+                    continue
+                if self._confirm((ma, mb)):
+                    found.append((ma, mb))
+                if time.perf_counter() > self.deadline:
+                    return found, False
+        # one inside the other: the outer rule sees the inner mistake, so recompute
+        for ma, mb in itertools.combinations(self.cands, 2):
+            if not self._nested(ma, mb):
+                continue
+            if time.perf_counter() > self.deadline:
+                return found, False
+            values = self._screen({ma.node: ma, mb.node: mb})
+            if values is not None and self._matches(values) and self._confirm((ma, mb)):
+                found.append((ma, mb))
+        return found, True
+
+    def _nested(self, a: Mistake, b: Mistake) -> bool:
+        return a.node != b.node and (self.tree.inside(a.node, b.node) or self.tree.inside(b.node, a.node))
+
+    def _report(self, found: Sequence[tuple[Mistake, ...]]) -> list[Diagnosis]:
+        found = _prefer(self.tree, found, self)
+        out: list[Diagnosis] = []
+        for group in found[:MAX_REPORTED]:
+            out.extend(explain(self.case, self.tree, self.key, group, self.seeds))
+        return out
+
+
+def _prefer(tree: Tree, found: Sequence[tuple[Mistake, ...]], search: _Search) -> list[tuple[Mistake, ...]]:
+    """Equal explanations, with the same slip said twice folded into one.
+
+    When dropping a chain rule's inner factor explains the claim, a mistake inside that inner
+    expression that explains it too turned the inner derivative into the same thing (losing the
+    -1 of d(y - b)/db is dropping it): the chain rule is the textbook's name for the slip.
+    """
+    groups = list(dict.fromkeys(found))
+    present = {frozenset(g) for g in groups}
+    chains = {m for g in groups for m in g if m.code == "inner-dropped"}
+
+    def said_better(group: tuple[Mistake, ...]) -> bool:
+        for m in group:
+            for c in chains:
+                inner = _inner(tree, c)
+                if m is c or not (m.node == inner or tree.inside(m.node, inner)):
+                    continue
+                if frozenset(c if x is m else x for x in group) in present:
+                    return True
+        return False
+
+    return sorted((g for g in groups if not said_better(g)), key=len)
+
+
+def _inner(tree: Tree, mistake: Mistake) -> int:
+    node = tree.nodes[mistake.node]
+    return node.children[1] if node.kind == "pow" and tree.depends(node.children[1]) and not tree.depends(
+        node.children[0]) else node.children[0]
