@@ -39,6 +39,7 @@ def render_case(result: CaseResult, *, verbose: bool = False) -> str:
         shown = result.rows if verbose else [r for r in result.rows if r.verdict is not Verdict.PASS][:8]
         if shown:
             lines.append(render_rows(shown, indent=8))
+    lines.extend(render_diagnoses(result))
     if verbose:
         for s in result.steepest:
             lines.append(
@@ -47,6 +48,12 @@ def render_case(result: CaseResult, *, verbose: bool = False) -> str:
                 f"at {s.best_angle_deg:.1f} deg: {'ok' if s.ok else 'FAIL'}"
             )
     return "\n".join(lines)
+
+
+def render_diagnoses(result: CaseResult) -> list[str]:
+    """One line per wrong claim that a misapplied rule explains: which rule, where."""
+    texts = dict.fromkeys((d.claim, d.text) for d in result.diagnoses)
+    return [f"        {claim}: {text}" for claim, text in texts]
 
 
 def render_summary(results: Sequence[CaseResult]) -> str:

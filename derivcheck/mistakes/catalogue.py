@@ -203,8 +203,10 @@ def _power(add: Callable[..., None], tree: Tree, node: Node, texts: list[str], w
     u, e = texts
     U, E = wrapped
     t = node.text
+    lower, higher = _shifted(e, -1), _shifted(e, 1)
+    U_lower = U if lower == "1" else f"{U}^{lower}"
     if dep[0] and not dep[1]:
-        right = f"∂({t}) = {E} {U}^({e} - 1) ∂({u})"
+        right = f"∂({t}) = {E} {U_lower} ∂({u})"
 
         def rule(factor: Callable[[Backend, np.ndarray, np.ndarray], np.ndarray]) -> Local:
             def local(w: Walk, n: Node, tans: Tans) -> "np.ndarray | None":
@@ -215,24 +217,24 @@ def _power(add: Callable[..., None], tree: Tree, node: Node, texts: list[str], w
 
         add("power", "not-decremented", f"the power rule's exponent not decremented ({e} u^{e})", right,
             f"{E} {U}^{E} ∂({u})", rule(lambda B, a, b: b * a ** b))
-        add("power", "raised", f"the exponent raised instead of lowered ({e} u^({e} + 1))", right,
-            f"{E} {U}^({e} + 1) ∂({u})", rule(lambda B, a, b: b * a ** (b + 1)))
+        add("power", "raised", f"the exponent raised instead of lowered ({e} u^{higher})", right,
+            f"{E} {U}^{higher} ∂({u})", rule(lambda B, a, b: b * a ** (b + 1)))
         square = values[1].ndim == 0 and _is_two(values[1])
         if not square:  # for a square, (n-1) u^(n-1) is the 2 dropped, said below
             add("power", "coefficient-decremented", f"the power rule's coefficient taken as {e} - 1 "
-                "((n-1) u^(n-1))", right, f"({e} - 1) {U}^({e} - 1) ∂({u})",
+                "((n-1) u^(n-1))", right, f"{lower} {U_lower} ∂({u})",
                 rule(lambda B, a, b: (b - 1) * a ** (b - 1)))
         if square:
             add("constant-factor", "square-2", f"the 2 of the square {t} dropped", right, f"{U} ∂({u})",
                 rule(lambda B, a, b: a ** (b - 1)))
         else:
             add("power", "coefficient-missing", f"the power rule's coefficient {e} missing", right,
-                f"{U}^({e} - 1) ∂({u})", rule(lambda B, a, b: a ** (b - 1)))
+                f"{U_lower} ∂({u})", rule(lambda B, a, b: a ** (b - 1)))
         add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right,
-            f"{E} {U}^({e} - 1)", _chain_dropped(_outer_of_power))
+            f"{E} {U_lower}", _chain_dropped(_outer_of_power))
         if tree.nodes[node.children[0]].kind != "var":
             add("chain", "outer-at-variable", "the outer derivative evaluated at {var} instead of at " + u, right,
-                f"{E} {{var}}^({e} - 1) ∂({u})", _outer_power)
+                f"{E} {{var}}^{lower} ∂({u})", _outer_power)
     elif dep[1] and not dep[0]:
         right = f"∂({t}) = {U}^{E} ln({u}) ∂({e})"
 
@@ -264,6 +266,14 @@ def _power(add: Callable[..., None], tree: Tree, node: Node, texts: list[str], w
             f"{E} {U}^({e} - 1) ∂({u})", both(True))
         add("exponential", "on-x^x", f"{t} differentiated as an exponential only (its base held constant)", right,
             f"{U}^{E} ln({u}) ∂({e})", both(False))
+
+
+def _shifted(exponent: str, by: int) -> str:
+    """The text of an exponent plus ``by``: a number when the exponent is an integer literal."""
+    try:
+        return str(int(exponent) + by)
+    except ValueError:
+        return f"({exponent} {'+' if by > 0 else '-'} {abs(by)})"
 
 
 def _is_two(value: np.ndarray) -> bool:

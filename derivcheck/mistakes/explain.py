@@ -73,7 +73,13 @@ def _inner_factor(case: Case, tree: Tree, mistake: "Mistake", seeds: Sequence[Se
         mask = tree.subtree[inner] | (1 << inner)
         tans = walk.tangents({}, None) if mask.bit_count() > 60 else _subtree_tangents(walk, tree, inner)
         t = tans[inner]
-        values = {sympy.simplify(v) for v in np.asarray(t).flat if v != 0} if t is not None else set()
+        if t is None:
+            return shown
+        t = np.asarray(t).reshape(len(seeds), -1)
+        live = [k for k in range(len(seeds)) if any(v != 0 for v in t[k])]
+        var = _variable(case, [seeds[k] for k in live]) if live else var
+        shown = f"∂({inner_text})/∂{var}"
+        values = {sympy.simplify(v) for k in live for v in t[k] if v != 0}
     except (Unsupported, TypeError, ValueError, ArithmeticError, IndexError):
         return shown
     if len(values) == 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -39,6 +39,8 @@ OWN_POINTS = 3
 SCREEN_RTOL = 1e-7
 #: the exact match: agreement to this, relative, at every point
 MATCH_RTOL = 1e-25
+#: the match for a claim known only as float64 values (a user's gradient function)
+FLOAT_MATCH_RTOL = 1e-9
 #: a claim with more scalar entries than this is not searched
 MAX_ENTRIES = 256
 #: the most diagnoses reported for one claim
@@ -71,7 +73,11 @@ def diagnose_case(case: Case, keys: Sequence[str], *, budget: float = BUDGET_SEC
     return tuple(found)
 
 
-def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS) -> Outcome:
+#: a claim known only through a function: its float values at a point, one per claimed entry
+ClaimOracle = Callable[[tuple[sympy.Expr, ...]], Sequence[float]]
+
+
+def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS, oracle: ClaimOracle | None = None) -> Outcome:
     """Search the catalogue for the misapplied rule behind the claim ``key`` of ``case``.
 
     Examples
@@ -86,10 +92,10 @@ def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS) -> Outcome
         if not entries or any(c.quantity is Quantity.HESSIAN for c in entries) or len(entries) > MAX_ENTRIES:
             return Outcome((), False, 0.0, note="not a first-derivative claim the search covers")
         tree = build_tree(case)
-        return _Search(case, tree, key, entries, start, budget).run()
+        return _Search(case, tree, key, entries, start, budget, oracle).run()
     except Unsupported as exc:
         return Outcome((), False, time.perf_counter() - start, note=f"the function uses {exc}")
-    except (ArithmeticError, ValueError, TypeError, EvaluationError, IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an explanation is optional: never let it break a run
         return Outcome((), False, time.perf_counter() - start, note=f"{type(exc).__name__} in the search")
 
 
@@ -127,8 +133,10 @@ def _random_points(case: Case, count: int) -> list[tuple[sympy.Expr, ...]]:
 
 class _Search:
     def __init__(self, case: Case, tree: Tree, key: str, entries: list[ClaimEntry], start: float,
-                 budget: float) -> None:
+                 budget: float, oracle: ClaimOracle | None) -> None:
         self.case, self.tree, self.key, self.entries = case, tree, key, entries
+        self.oracle = oracle
+        self.rtol = FLOAT_MATCH_RTOL if oracle is not None else MATCH_RTOL
         self.start, self.deadline = start, start + budget
         pairs = [_seed_and_weights(case, c) for c in entries]
         seeds = list(dict.fromkeys(s for s, _ in pairs))
@@ -171,12 +179,22 @@ class _Search:
                     mine = self._output_value(walk, i)
                     if abs(mine - mpmath.mpf(value)) > mpmath.mpf(10) ** -20 * (1 + abs(mine)):
                         return False  # the written tree does not reproduce the case here: do not guess
-                claims = [mpmath.mpf(exact.evaluate(c.expr, subs)) for c in self.entries]
+                if self.oracle is not None:
+                    try:
+                        claims = [mpmath.mpf(float(v)) for v in self.oracle(point)]
+                    except Exception:  # noqa: BLE001 - a user's function failing away from its point
+                        return False
+                    if len(claims) != len(self.entries):
+                        return False
+                else:
+                    claims = [mpmath.mpf(exact.evaluate(c.expr, subs)) for c in self.entries]
                 if not all(mpmath.isfinite(v) for v in right):
                     return False
                 if not self._right_is_right(walk, point, right):
                     return False  # a kink, or a place the walk does not follow: skip the point
         except (ArithmeticError, ValueError, TypeError, EvaluationError, ZeroDivisionError):
+            return False
+        if not all(mpmath.isfinite(c) for c in claims):
             return False
         self.mp_walks.append(walk)
         self.mp_base.append(base)
@@ -229,16 +247,19 @@ class _Search:
         claim = np.concatenate(self.float_claims)
         self.scale = np.maximum(np.abs(claim), np.abs(right)).max() or 1.0
         if np.all(np.abs(claim - right) <= SCREEN_RTOL * self.scale):
-            exact_right = all(abs(c - r) <= MATCH_RTOL * (1 + abs(r)) for cs, rs in zip(self.mp_claims, self.mp_right)
+            exact_right = all(abs(c - r) <= self.rtol * (1 + abs(r)) for cs, rs in zip(self.mp_claims, self.mp_right)
                               for c, r in zip(cs, rs))
             if exact_right:
                 return self._done((), True, note="the claim is right")
         self.claim, self.right = claim, right
         self.cands = candidates(self.tree, self.float_walks[0])
+        self.stopped = False
         deltas, matched = self._singles()
         confirmed = [(m,) for m in matched if self._confirm((m,))]
         if confirmed:
             return self._done(self._report(confirmed), True)
+        if self.stopped:
+            return self._done((), False, note="search stopped at its bound")
         found, complete = self._pairs(deltas)
         return self._done(self._report(found), complete, note="" if complete else "search stopped at its bound")
 
@@ -264,6 +285,9 @@ class _Search:
         deltas: dict[int, np.ndarray] = {}
         matched = []
         for i, mistake in enumerate(self.cands):
+            if time.perf_counter() > self.deadline:
+                self.stopped = True
+                break
             values = self._screen({mistake.node: mistake})
             if values is None or not np.all(np.isfinite(values)):
                 continue
@@ -284,9 +308,9 @@ class _Search:
                     tans = walk.tangents({m.node: m for m in mistakes}, base)
                     values = self._entry_values(walk, tans)
                     size = max([abs(c) for c in claims] + [abs(r) for r in right] + [mpmath.mpf(1) / 10 ** 30])
-                    if any(abs(v - c) > MATCH_RTOL * size for v, c in zip(values, claims)):
+                    if any(abs(v - c) > self.rtol * size for v, c in zip(values, claims)):
                         return False
-                    differs = differs or any(abs(v - r) > MATCH_RTOL * size for v, r in zip(values, right))
+                    differs = differs or any(abs(v - r) > self.rtol * size for v, r in zip(values, right))
         except (ArithmeticError, ValueError, TypeError, IndexError, ZeroDivisionError):
             return False
         return differs
