@@ -85,7 +85,10 @@ def _mp_number(value: object) -> object:
     if isinstance(value, sympy.Rational):
         return mpmath.mpf(int(value.p)) / int(value.q)
     if isinstance(value, sympy.Expr):
-        return mpmath.mpf(sympy.Float(value, MATCH_DIGITS + 10))
+        number = value.evalf(MATCH_DIGITS + 10)
+        if not number.is_Float:
+            raise ArithmeticError(f"{value} is not a real number")
+        return mpmath.mpf(number)
     return mpmath.mpf(value)  # type: ignore[arg-type]
 
 

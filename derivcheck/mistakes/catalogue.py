@@ -156,13 +156,16 @@ def _unary(add: Callable[..., None], node: Node, u: str, depends: bool, bare: bo
     if not depends:
         return
     right = f"∂({t}) = {name}'({u}) ∂({u})"
+    if bare:  # the inner derivative of a variable is 1 (a direction's component): nothing to drop
+        for rule, code, what, wrong, fprime in _UNARY_WRONG[name]:
+            add(rule, code, what, right, wrong.format(u=u) + f" ∂({u})", _with_outer(fprime))
+        return
     add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right, f"{name}'({u})",
         _chain_dropped(lambda w, n: unary_derivative(w.B, name, w.values[n.children[0]])))
     add("chain", "inner-inside", f"the inner derivative put inside the outer one ({name}'(∂u) for {name}'(u) ∂u)",
         right, f"{name}'(∂({u}))", _chain_inside(lambda B, u: unary_derivative(B, name, u)))
-    if not bare:
-        add("chain", "outer-at-variable", "the outer derivative evaluated at {var} instead of at " + u,
-            right, f"{name}'({{var}}) ∂({u})", _outer_at_variable(lambda B, u: unary_derivative(B, name, u)))
+    add("chain", "outer-at-variable", "the outer derivative evaluated at {var} instead of at " + u,
+        right, f"{name}'({{var}}) ∂({u})", _outer_at_variable(lambda B, u: unary_derivative(B, name, u)))
     for rule, code, what, wrong, fprime in _UNARY_WRONG[name]:
         add(rule, code, what, right, wrong.format(u=u) + f" ∂({u})", _with_outer(fprime))
 
@@ -230,9 +233,9 @@ def _power(add: Callable[..., None], tree: Tree, node: Node, texts: list[str], w
         else:
             add("power", "coefficient-missing", f"the power rule's coefficient {e} missing", right,
                 f"{U_lower} ∂({u})", rule(lambda B, a, b: a ** (b - 1)))
-        add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right,
-            f"{E} {U_lower}", _chain_dropped(_outer_of_power))
         if tree.nodes[node.children[0]].kind != "var":
+            add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right,
+                f"{E} {U_lower}", _chain_dropped(_outer_of_power))
             add("chain", "outer-at-variable", "the outer derivative evaluated at {var} instead of at " + u, right,
                 f"{E} {{var}}^{lower} ∂({u})", _outer_power)
     elif dep[1] and not dep[0]:
@@ -249,8 +252,9 @@ def _power(add: Callable[..., None], tree: Tree, node: Node, texts: list[str], w
             rule2(lambda B, a, b: a ** b))
         add("power", "on-exponential", f"the power rule applied to the exponential {t} (x a^(x-1))", right,
             f"{E} {U}^({e} - 1) ∂({e})", rule2(lambda B, a, b: b * a ** (b - 1)))
-        add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right, f"{U}^{E} ln({u})",
-            _chain_dropped(_outer_of_exponential, child=1))
+        if tree.nodes[node.children[1]].kind != "var":
+            add("chain", "inner-dropped", "the chain rule's inner factor {inner} dropped", right,
+                f"{U}^{E} ln({u})", _chain_dropped(_outer_of_exponential, child=1))
     elif dep[0] and dep[1]:
         right = f"∂({t}) = {U}^{E} (∂({e}) ln({u}) + {E} ∂({u})/{U})"
 
@@ -442,17 +446,29 @@ def _matrix_product(add: Callable[..., None], node: Node, texts: list[str], wrap
         add("product", "term-dropped", f"the product rule's term ∂({a}) @ {Bw} dropped", right, f"{A} @ ∂({b})",
             lambda w, n, tans: w.product_tangent(n, tans, left=False))
         add("transpose", "symmetric", f"the product rule's two terms of {t} taken as equal, as if the matrix "
-            "were symmetric (2Ax for (A + Aᵀ)x)", right, f"2 ∂({a}) @ {Bw}",
-            lambda w, n, tans: 2 * w.product_tangent(n, tans, right=False))
+            "were symmetric (2Ax for (A + Aᵀ)x)", right, f"2 ∂({a}) @ {Bw}", _doubled(left=True))
         add("transpose", "symmetric", f"the product rule's two terms of {t} taken as equal, as if the matrix "
-            "were symmetric (2Ax for (A + Aᵀ)x)", right, f"2 {A} @ ∂({b})",
-            lambda w, n, tans: 2 * w.product_tangent(n, tans, left=False))
+            "were symmetric (2Ax for (A + Aᵀ)x)", right, f"2 {A} @ ∂({b})", _doubled(left=False))
     if dep[1] and _square(values[0]):
         add("transpose", "operand", f"{a} transposed in the derivative of {t}", right, f"{A}.T @ ∂({b})",
             _transposed_operand(0))
     if dep[0] and _square(values[1]):
         add("transpose", "operand", f"{b} transposed in the derivative of {t}", right, f"∂({a}) @ {Bw}.T",
             _transposed_operand(1))
+
+
+def _doubled(left: bool) -> Local:
+    """One term of d(a @ b) counted twice; only where, along a seed, both terms are there."""
+    def local(w: Walk, n: Node, tans: Tans) -> "np.ndarray | None":
+        ta, tb = (tans[c] for c in n.children)
+        right = w.product_tangent(n, tans)
+        if ta is None or tb is None:
+            return right
+        both = np.array([bool(np.any(ta[k] != 0) and np.any(tb[k] != 0)) for k in range(w.K)])
+        doubled = 2 * w.product_tangent(n, tans, right=not left, left=left)
+        mask = both.reshape((w.K,) + (1,) * (np.ndim(right) - 1))
+        return np.where(mask, doubled, right)
+    return local
 
 
 def _transposed_operand(which: int) -> Local:

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import mpmath
@@ -57,6 +57,7 @@ class Outcome:
     seconds: float
     candidates: int = 0
     note: str = ""
+    groups: tuple[tuple[Mistake, ...], ...] = field(default=(), compare=False, repr=False)  # behind the diagnoses
 
     @property
     def sentence(self) -> str:
@@ -265,7 +266,7 @@ class _Search:
 
     def _done(self, diagnoses: Sequence[Diagnosis], complete: bool, note: str = "") -> Outcome:
         return Outcome(tuple(diagnoses), complete, time.perf_counter() - self.start,
-                       len(getattr(self, "cands", ())), note)
+                       len(getattr(self, "cands", ())), note, tuple(getattr(self, "reported", ())))
 
     def _screen(self, mistakes: dict[int, Mistake]) -> np.ndarray | None:
         values = []
@@ -348,8 +349,9 @@ class _Search:
 
     def _report(self, found: Sequence[tuple[Mistake, ...]]) -> list[Diagnosis]:
         found = _prefer(self.tree, found, self)
+        self.reported = found[:MAX_REPORTED]
         out: list[Diagnosis] = []
-        for group in found[:MAX_REPORTED]:
+        for group in self.reported:
             out.extend(explain(self.case, self.tree, self.key, group, self.seeds))
         return out
 

@@ -135,3 +135,88 @@ def test_check_grad_does_not_guess_from_one_point() -> None:
         check_grad("x**3", at={"x": 1.5}, grad=lambda x: 6.75 + 1.0)
     assert "the claim equals the derivative with" not in str(info.value)
     assert NO_SINGLE in str(info.value)
+
+
+# -- products with vectors: directional derivatives, JVPs and VJPs ---------------------------
+
+def _products_case(body: str):
+    cases, errors = loads('[[case]]\nid = "p"\nvars = ["x", "y"]\nat = [{x = 0.5, y = 2}, {x = -1, y = 3}]\n' + body)
+    assert not errors, [str(e) for e in errors]
+    return cases[0]
+
+
+def test_a_jvp_claim_is_diagnosed_along_its_tangent() -> None:
+    case = _products_case('f = ["x*sin(y)", "x + y"]\ntangents = [[1, 2]]\n[case.claims]\njvp = [["2*cos(y)", "3"]]\n')
+    outcome = diagnose(case, "jvp", budget=30)
+    assert ("product", "x*sin(y)") in {(d.rule, d.node) for d in outcome.diagnoses}
+
+
+def test_a_vjp_claim_is_diagnosed_against_its_cotangent() -> None:
+    case = _products_case('f = ["x*y", "x - y**2"]\ncotangents = [[1, 1]]\n[case.claims]\nvjp = [["y + 1", "x + 2*y"]]\n')
+    outcome = diagnose(case, "vjp", budget=30)
+    assert [(d.rule, d.node) for d in outcome.diagnoses] == [("sign", "x - y**2")]
+
+
+def test_a_directional_claim_is_diagnosed_with_irrational_unit_directions() -> None:
+    case = _products_case('f = "x**2*y"\ndirections = [[1, 1]]\n[case.claims]\ndirectional = ["x"]\n')
+    outcome = diagnose(case, "directional", budget=30)
+    assert ("product", "x**2*y") in {(d.rule, d.node) for d in outcome.diagnoses}
+
+
+# -- a mistake made on purpose is found, and every diagnosis holds symbolically ----------------
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(f=_expressions(), pick=st.integers(0, 10_000))
+def test_a_planted_mistake_is_found_and_every_diagnosis_holds_in_sympy(f: str, pick: int) -> None:
+    from derivcheck.mistakes.backends import FLOAT, SYM
+    from derivcheck.mistakes.catalogue import candidates
+    from derivcheck.mistakes.differentiate import Walk
+    from derivcheck.mistakes.tree import build_tree
+
+    f = f.replace("y", "x")
+    try:
+        case = _case(f, "d/dx", "0", at="[{x = 0.7}, {x = -1.3}]")
+    except AssertionError:
+        return
+    if not case.outputs[0].has(case.symbols[0]):
+        return
+    tree = build_tree(case)
+    seeds = [(sympy.Integer(1),)]
+    import numpy as np
+    with np.errstate(all="ignore"):
+        options = candidates(tree, Walk(tree, FLOAT, case.points[0], seeds))
+    if not options:
+        return
+    planted = options[pick % len(options)]
+
+    def wrong(mistakes) -> sympy.Expr:
+        walk = Walk(tree, SYM, case.symbols, seeds)
+        return sympy.sympify(walk.outputs(walk.tangents({m.node: m for m in mistakes}))[0, 0])
+
+    claim = wrong([planted])
+    right = sympy.diff(case.outputs[0], case.symbols[0])
+    if claim.has(sympy.nan, sympy.zoo) or sympy.simplify(claim - right) == 0 or len(str(claim)) > 1500:
+        return  # the planted rule changes nothing here (an inner factor of 1, say)
+    try:
+        case = _case(f, "d/dx", str(claim), at="[{x = 0.7}, {x = -1.3}]")
+    except AssertionError:
+        return
+    outcome = diagnose(case, "d/dx", budget=30)
+    if outcome.note == "too few points where the function is defined":
+        return
+    assert outcome.diagnoses, (planted.rule, planted.code, tree.nodes[planted.node].text, outcome.note)
+    for group in outcome.groups:
+        tree = build_tree(case)
+        by_id = {(m.rule, m.code, tree.nodes[m.node].text) for m in group}
+        assert sympy.simplify(wrong_in(case, group) - case.claims[0].expr) == 0, by_id
+
+
+def wrong_in(case, group) -> sympy.Expr:
+    """The derivative with ``group``'s mistakes, evaluated by SymPy (the referee of the match)."""
+    from derivcheck.mistakes.backends import SYM
+    from derivcheck.mistakes.differentiate import Walk
+    from derivcheck.mistakes.tree import build_tree
+
+    tree = build_tree(case)
+    walk = Walk(tree, SYM, case.symbols, [(sympy.Integer(1),)])
+    return sympy.sympify(walk.outputs(walk.tangents({m.node: m for m in group}))[0, 0])
