@@ -43,6 +43,11 @@ MATCH_RTOL = 1e-25
 FLOAT_MATCH_RTOL = 1e-9
 #: a claim with more scalar entries than this is not searched
 MAX_ENTRIES = 256
+#: the most numbers one walk may hold (seeds x entries x nodes): beyond, the claim is not searched
+MAX_WORK = 2_000_000
+#: the central difference that guards the walk's right derivative at the first point
+FD_STEP = 1e-6
+FD_RTOL = 1e-4
 #: the most diagnoses reported for one claim
 MAX_REPORTED = 3
 NO_SINGLE = "no single misapplied rule explains the claim"
@@ -90,8 +95,10 @@ def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS, oracle: Cl
     start = time.perf_counter()
     entries = [c for c in case.claims if c.key == key]
     try:
-        if not entries or any(c.quantity is Quantity.HESSIAN for c in entries) or len(entries) > MAX_ENTRIES:
+        if not entries or any(c.quantity is Quantity.HESSIAN for c in entries):
             return Outcome((), False, 0.0, note="not a first-derivative claim the search covers")
+        if len(entries) > MAX_ENTRIES:
+            return Outcome((), False, 0.0, note="too large to search")
         tree = build_tree(case)
         return _Search(case, tree, key, entries, start, budget, oracle).run()
     except Unsupported as exc:
@@ -148,81 +155,97 @@ class _Search:
 
     # points -------------------------------------------------------------------------------
     def _prepare(self) -> bool:
-        """Walks at every usable point, the claim there, and the right derivative: False if too few."""
-        case = self.case
-        own = list(case.points[:OWN_POINTS])
-        self.mp_walks: list[Walk] = []
-        self.mp_claims: list[list[object]] = []
-        self.mp_right: list[list[object]] = []
-        self.mp_base: list[list] = []
-        self.float_walks: list[Walk] = []
-        self.float_claims: list[np.ndarray] = []
-        used = []
-        for point in own + _random_points(case, RANDOM_POINTS + 2):
-            if len(used) >= OWN_POINTS + RANDOM_POINTS:
-                break
-            prepared = self._at(point)
-            if prepared:
-                used.append(point)
-        self.points = used
-        return len(used) >= 3 and len(self.float_walks) >= 2
+        """Float walks at every usable point and the claim there: False if too few points.
 
-    def _at(self, point: tuple[sympy.Expr, ...]) -> bool:
+        The mpmath walks of the exact match are built only when a candidate needs them.
+        """
+        case = self.case
+        self.points: list[tuple[sympy.Expr, ...]] = []
+        self.float_walks: list[Walk] = []
+        self.float_bases: list[list] = []
+        self.claims: list[list[object]] = []
+        self._mp: dict[int, tuple[Walk, list, list[object]] | None] = {}
+        for point in list(case.points[:OWN_POINTS]) + _random_points(case, RANDOM_POINTS + 2):
+            if len(self.points) >= OWN_POINTS + RANDOM_POINTS:
+                break
+            self._at(point)
+        return len(self.points) >= 3
+
+    def _at(self, point: tuple[sympy.Expr, ...]) -> None:
         case = self.case
         subs = exact.substitution(case.symbols, point)
         try:
-            with mpmath.workdps(MATCH_DIGITS):
-                walk = Walk(self.tree, MP, point, self.seeds)
-                base = walk.tangents()
-                right = self._entry_values(walk, base)
-                for i, root in enumerate(case.outputs):
-                    value = exact.evaluate(root, subs)
-                    mine = self._output_value(walk, i)
-                    if abs(mine - mpmath.mpf(value)) > mpmath.mpf(10) ** -20 * (1 + abs(mine)):
-                        return False  # the written tree does not reproduce the case here: do not guess
-                if self.oracle is not None:
-                    try:
-                        claims = [mpmath.mpf(float(v)) for v in self.oracle(point)]
-                    except Exception:  # noqa: BLE001 - a user's function failing away from its point
-                        return False
-                    if len(claims) != len(self.entries):
-                        return False
-                else:
-                    claims = [mpmath.mpf(exact.evaluate(c.expr, subs)) for c in self.entries]
-                if not all(mpmath.isfinite(v) for v in right):
-                    return False
-                if not self._right_is_right(walk, point, right):
-                    return False  # a kink, or a place the walk does not follow: skip the point
-        except (ArithmeticError, ValueError, TypeError, EvaluationError, ZeroDivisionError):
-            return False
-        if not all(mpmath.isfinite(c) for c in claims):
-            return False
-        self.mp_walks.append(walk)
-        self.mp_base.append(base)
-        self.mp_claims.append(claims)
-        self.mp_right.append(right)
-        if len(self.float_walks) < 2:
             with np.errstate(all="ignore"):
-                fwalk = Walk(self.tree, FLOAT, point, self.seeds)
-                self.float_walks.append(fwalk)
-            self.float_claims.append(np.array([float(c) for c in claims]))
-        return True
+                walk = Walk(self.tree, FLOAT, point, self.seeds)
+                base = walk.tangents()
+                right = self._float_values(walk, base)
+            if not np.all(np.isfinite(right)):
+                return
+            for i, root in enumerate(case.outputs):
+                value = float(exact.evaluate(root, subs))
+                mine = float(self._output_value(walk, i))
+                if not abs(mine - value) <= 1e-7 * (1 + abs(value)):
+                    return  # the written tree does not reproduce the case here: do not guess
+            if not self.points and not self._right_is_right(point, float(right[0])):
+                return  # a kink, or a place the walk does not follow
+            if self.oracle is not None:
+                try:
+                    claims = [mpmath.mpf(float(v)) for v in self.oracle(point)]
+                except Exception:  # noqa: BLE001 - a user's function failing away from its point
+                    return
+                if len(claims) != len(self.entries):
+                    return
+            else:
+                with mpmath.workdps(MATCH_DIGITS):  # the claim's 34 certified digits, all kept
+                    claims = [mpmath.mpf(exact.evaluate(c.expr, subs)) for c in self.entries]
+        except (ArithmeticError, ValueError, TypeError, EvaluationError):
+            return
+        if not all(mpmath.isfinite(c) for c in claims):
+            return
+        self.points.append(point)
+        self.float_walks.append(walk)
+        self.float_bases.append(base)
+        self.claims.append(claims)
 
-    def _right_is_right(self, walk: Walk, point: tuple[sympy.Expr, ...], right: list[object]) -> bool:
-        """The walk's right derivative equals SymPy's at the first claimed entry (a guard)."""
-        if self.mp_walks:
-            return True
-        entry = self.entries[0]
-        seed, weights = _seed_and_weights(self.case, entry)
-        subs = exact.substitution(self.case.symbols, point)
-        total = sympy.Integer(0)
-        for i, out in enumerate(self.case.outputs):
-            if weights[i] == 0:
-                continue
-            total += weights[i] * sum((s * sympy.diff(out, x) for s, x in zip(seed, self.case.symbols) if s != 0),
-                                      sympy.Integer(0))
-        reference = mpmath.mpf(exact.evaluate(total, subs))
-        return abs(reference - right[0]) <= mpmath.mpf(10) ** -20 * (1 + abs(reference))
+    def _exact_walk(self, k: int) -> tuple[Walk, list, list[object]] | None:
+        """The mpmath walk at point k, its right tangents and right entries (None if it fails)."""
+        if k not in self._mp:
+            self._mp[k] = None
+            point = self.points[k]
+            subs = exact.substitution(self.case.symbols, point)
+            try:
+                with mpmath.workdps(MATCH_DIGITS):
+                    walk = Walk(self.tree, MP, point, self.seeds)
+                    for i, root in enumerate(self.case.outputs):
+                        value = mpmath.mpf(exact.evaluate(root, subs))
+                        if abs(self._output_value(walk, i) - value) > mpmath.mpf(10) ** -20 * (1 + abs(value)):
+                            return None
+                    base = walk.tangents()
+                    right = self._entry_values(walk, base)
+            except (ArithmeticError, ValueError, TypeError, EvaluationError, ZeroDivisionError):
+                return None
+            if all(mpmath.isfinite(v) for v in right):
+                self._mp[k] = (walk, base, right)
+        return self._mp[k]
+
+    def _right_is_right(self, point: tuple[sympy.Expr, ...], right: float) -> bool:
+        """The walk's right derivative of the first claimed entry agrees with a central difference
+        of the function (a guard: at a kink, or where the walk would not follow the case, the
+        point is not used)."""
+        seed, weights = _seed_and_weights(self.case, self.entries[0])
+        x = np.array([float(c) for c in point])
+        direction = np.array([float(c) for c in seed])
+        w = np.array([float(c) for c in weights])
+        h = FD_STEP * (1 + float(np.max(np.abs(x))))
+
+        def g(at: np.ndarray) -> float:
+            walk = Walk(self.tree, FLOAT, tuple(at), [])
+            flat = np.concatenate([walk.values[r].reshape(-1) for r in self.tree.roots])
+            return float(flat @ w)
+
+        with np.errstate(all="ignore"):
+            estimate = (g(x + h * direction) - g(x - h * direction)) / (2 * h)
+        return bool(abs(estimate - right) <= FD_RTOL * (1 + abs(right)))
 
     def _output_value(self, walk: Walk, i: int) -> object:
         flat = np.concatenate([walk.values[r].reshape(-1) for r in self.tree.roots])
@@ -240,18 +263,19 @@ class _Search:
 
     # the search ---------------------------------------------------------------------------
     def run(self) -> Outcome:
+        with np.errstate(all="ignore"):
+            sizes = [v.size for v in Walk(self.tree, FLOAT, self.case.points[0], []).values]
+        if len(self.seeds) * sum(sizes) > MAX_WORK:
+            return self._done((), False, note="too large to search")
         if not self._prepare():
             return self._done((), False, note="too few points where the function is defined")
+        self.float_walks, self.float_base = self.float_walks[:2], self.float_bases[:2]
         with np.errstate(all="ignore"):
-            self.float_base = [w.tangents() for w in self.float_walks]
             right = np.concatenate([self._float_values(w, b) for w, b in zip(self.float_walks, self.float_base)])
-        claim = np.concatenate(self.float_claims)
+        claim = np.array([float(c) for cs in self.claims[:2] for c in cs])
         self.scale = np.maximum(np.abs(claim), np.abs(right)).max() or 1.0
-        if np.all(np.abs(claim - right) <= SCREEN_RTOL * self.scale):
-            exact_right = all(abs(c - r) <= self.rtol * (1 + abs(r)) for cs, rs in zip(self.mp_claims, self.mp_right)
-                              for c, r in zip(cs, rs))
-            if exact_right:
-                return self._done((), True, note="the claim is right")
+        if np.all(np.abs(claim - right) <= SCREEN_RTOL * self.scale) and self._confirm((), right_claim=True):
+            return self._done((), True, note="the claim is right")
         self.claim, self.right = claim, right
         self.cands = candidates(self.tree, self.float_walks[0])
         self.stopped = False
@@ -300,13 +324,18 @@ class _Search:
                 matched.append(mistake)
         return deltas, matched
 
-    def _confirm(self, mistakes: Sequence[Mistake]) -> bool:
-        """Equal to the claim at every point to MATCH_RTOL, and not the right derivative."""
+    def _confirm(self, mistakes: Sequence[Mistake], *, right_claim: bool = False) -> bool:
+        """Equal to the claim at every point to the match tolerance, and not the right derivative
+        (with ``right_claim``: the claim equals the right derivative everywhere)."""
         differs = False
         try:
             with mpmath.workdps(MATCH_DIGITS):
-                for walk, base, claims, right in zip(self.mp_walks, self.mp_base, self.mp_claims, self.mp_right):
-                    tans = walk.tangents({m.node: m for m in mistakes}, base)
+                for k, claims in enumerate(self.claims):
+                    state = self._exact_walk(k)
+                    if state is None:
+                        return False
+                    walk, base, right = state
+                    tans = walk.tangents({m.node: m for m in mistakes}, base) if mistakes else base
                     values = self._entry_values(walk, tans)
                     size = max([abs(c) for c in claims] + [abs(r) for r in right] + [mpmath.mpf(1) / 10 ** 30])
                     if any(abs(v - c) > self.rtol * size for v, c in zip(values, claims)):
@@ -314,7 +343,7 @@ class _Search:
                     differs = differs or any(abs(v - r) > self.rtol * size for v, r in zip(values, right))
         except (ArithmeticError, ValueError, TypeError, IndexError, ZeroDivisionError):
             return False
-        return differs
+        return differs or right_claim
 
     def _pairs(self, deltas: dict[int, np.ndarray]) -> tuple[list[tuple[Mistake, ...]], bool]:
         found: list[tuple[Mistake, ...]] = []

@@ -220,3 +220,9 @@ def wrong_in(case, group) -> sympy.Expr:
     tree = build_tree(case)
     walk = Walk(tree, SYM, case.symbols, [(sympy.Integer(1),)])
     return sympy.sympify(walk.outputs(walk.tangents({m.node: m for m in group}))[0, 0])
+
+
+def test_a_claim_too_large_to_search_is_declined_quickly() -> None:
+    case = _case("sum(x**2)", "d/dx", "x", at="{x = [" + ", ".join(["1"] * 300) + "]}", variables='["x[300]"]')
+    outcome = diagnose(case, "d/dx")
+    assert outcome.diagnoses == () and outcome.note == "too large to search"
