@@ -67,7 +67,9 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
         notes.append("tolerance overrides do not apply to an exact reference")
     causes = _causes(case, first, point) if claims else []
     if claims and any(Source.CLAIM in r.wrong for r in first):
-        causes.extend(_misapplied_rule(case, grad, variables))
+        explained, stopped = _misapplied_rule(case, grad, variables)
+        causes.extend(explained)
+        notes.extend(stopped)
     return with_message(CheckResult(
         target=target, verdict=overall([r.verdict for r in rows]), modes=tuple(modes), rows=tuple(rows),
         suspects=(), causes=tuple(causes), strategy="exact", n_inputs=case.n_inputs, n_outputs=case.n_outputs,
@@ -76,8 +78,9 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
     ))
 
 
-def _misapplied_rule(case: Case, grad: Callable, variables: tuple[Variable, ...]) -> list[str]:
-    """The wrong rule behind the user's gradient, matched against it at several points (or nothing)."""
+def _misapplied_rule(case: Case, grad: Callable, variables: tuple[Variable, ...]) -> tuple[list[str], list[str]]:
+    """The wrong rule behind the user's gradient, matched against it at several points, as causes;
+    a note when the search stopped at its bound without one."""
     def oracle(point: tuple[sympy.Expr, ...]) -> list[float]:
         at, offset = {}, 0
         for var in variables:
@@ -87,7 +90,9 @@ def _misapplied_rule(case: Case, grad: Callable, variables: tuple[Variable, ...]
         return [float(c.expr) for c in _claims(grad, at, variables, True)]
 
     outcome = diagnose(case, "grad", oracle=oracle)
-    return [outcome.sentence] if outcome.diagnoses or outcome.complete else []
+    if outcome.diagnoses:
+        return [outcome.sentence], []
+    return [], ([outcome.sentence] if outcome.note == "search stopped at its bound" else [])
 
 
 def _variables(at: Mapping[str, object], expr: object) -> tuple[tuple[Variable, ...], dict[str, object]]:

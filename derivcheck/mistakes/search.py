@@ -86,11 +86,37 @@ ClaimOracle = Callable[[tuple[sympy.Expr, ...]], Sequence[float]]
 def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS, oracle: ClaimOracle | None = None) -> Outcome:
     """Search the catalogue for the misapplied rule behind the claim ``key`` of ``case``.
 
+    Parameters
+    ----------
+    case : Case
+        A loaded case; its ``f`` and ``let`` texts are differentiated as written.
+    key : str
+        The claim's key (``"d/dx"``, ``"grad"``, ``"jvp"``, ...); Hessian claims are not searched.
+    budget : float
+        Seconds before the search stops and says that no single rule explains the claim.
+    oracle : callable, optional
+        The claim's float values at a point (for a gradient known only as a function); by
+        default the claim's own expressions, evaluated exactly.
+
+    Returns
+    -------
+    Outcome
+        The diagnoses (none for a right claim or when nothing fits), and whether it finished.
+
     Examples
     --------
-    >>> from derivcheck.mistakes.cases import expression_case  # doctest: +SKIP
-    >>> diagnose(expression_case("x**3", "2*x**2", at={"x": 1}), "d/dx").sentence  # doctest: +SKIP
-    "the claim equals the derivative with the power rule's exponent not decremented (3 u^3), at x**3"
+    >>> from derivcheck.cases.files import loads
+    >>> (case,), _ = loads('''
+    ... [[case]]
+    ... id = "cube"
+    ... vars = ["x"]
+    ... f = "x**3"
+    ... at = [{ x = 1 }, { x = 2 }]
+    ... [case.claims]
+    ... "d/dx" = "3*x**3"
+    ... ''')
+    >>> print(diagnose(case, "d/dx").sentence)
+    the claim equals the derivative with the power rule's exponent not decremented (3 u^3), at x**3
     """
     start = time.perf_counter()
     entries = [c for c in case.claims if c.key == key]
