@@ -10,7 +10,8 @@ the catalogued mistakes that apply there (candidates), the search's wall-clock s
 default bound, ``BUDGET_SECONDS``, is in force), whether it finished within the bound, and what
 it found. The 50-node rows are the worst cases: a single mistake found at once, a pair of
 mistakes (every single tried first, then the pairs), and a claim no rule explains (every single
-and every pair tried).
+and every pair tried). The least-squares rows grow the data: the exact walks then carry n seeds
+through n x n object arrays.
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ def _fifty_case(claim: str):
     return cases[0]
 
 
+def _least_squares_case(n: int):
+    """sum((X w - y)^2)/2 with seeded integer n x n data, claimed as X (X w - y): a transpose missing."""
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    X, y = rng.integers(-5, 6, (n, n)).tolist(), rng.integers(-5, 6, n).tolist()
+    text = (f'[[case]]\nid = "least-squares-{n}"\nvars = ["w[{n}]"]\ndata = {{ X = {X}, y = {y} }}\n'
+            f'f = "sum((X @ w - y)**2)/2"\nat = {{ w = {[1] * n} }}\n[case.claims]\n"d/dw" = "X @ (X @ w - y)"\n')
+    cases, errors = loads(text)
+    if errors:
+        raise SystemExit(str(errors[0]))
+    return cases[0]
+
+
 def _time(case, key: str, repeat: int):
     best, outcome = float("inf"), None
     for _ in range(repeat):
@@ -86,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, claim in FIFTY_CLAIMS.items():
         text = claim if isinstance(claim, str) else claim[0]
         print(_row(f"50 nodes, {label}", _fifty_case(text), "d/dx", args.repeat))
+    for n in (5, 10, 20):
+        print(_row(f"least squares, {n}x{n} data", _least_squares_case(n), "d/dw", args.repeat))
     return 0
 
 
