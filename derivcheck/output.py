@@ -7,6 +7,7 @@ import enum
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,10 +51,24 @@ def render_case(result: CaseResult, *, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+#: plain-text stand-ins for the few symbols a diagnosis uses, for a terminal that cannot show them
+_PLAIN = str.maketrans({"∂": "d", "²": "^2", "½": "1/2", "ᵀ": "^T"})
+
+
 def render_diagnoses(result: CaseResult) -> list[str]:
     """One line per wrong claim that a misapplied rule explains: which rule, where."""
     texts = dict.fromkeys((d.claim, d.text) for d in result.diagnoses)
-    return [f"        {claim}: {text}" for claim, text in texts]
+    return [f"        {claim}: {_printable(text)}" for claim, text in texts]
+
+
+def _printable(text: str) -> str:
+    """``text`` as the terminal's encoding can print it (symbols spelled out otherwise)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return text.translate(_PLAIN).encode("ascii", "replace").decode("ascii")
 
 
 def render_summary(results: Sequence[CaseResult]) -> str:

@@ -80,3 +80,16 @@ def test_the_report_leaves_an_unexplained_claim_alone() -> None:
     result = run_case(case)
     assert result.diagnoses == ()
     assert misapplied_rule_section(result, "d/dx") is None
+
+
+def test_a_terminal_that_cannot_show_the_symbols_gets_them_spelled_out(monkeypatch) -> None:
+    import sys
+
+    from derivcheck.output import render_diagnoses
+
+    (case,) = [c for c in load_paths([REGRESSION]).cases if c.id == TUTORIAL]
+    result = run_case(case)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    (line,) = render_diagnoses(result)
+    assert "inner factor d(ys - yp)/db = -1 dropped" in line
+    line.encode("ascii")
