@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from derivcheck.cases.files import load_paths, loads  # noqa: E402
-from derivcheck.mistakes.search import BUDGET_SECONDS, diagnose  # noqa: E402
-from derivcheck.mistakes.tree import build_tree  # noqa: E402
+from derivcheck.cases.files import load_paths, loads
+from derivcheck.mistakes.search import BUDGET_SECONDS, diagnose
+from derivcheck.mistakes.tree import build_tree
 
 #: about fifty written nodes; x and y both appear in most terms
 FIFTY = ("sin(x*y + 2)*exp(-x**2/3) + log(1 + x**2 + y**2)*cos(y - x) + (x - 2*y)**3/(1 + y**2)"

@@ -20,8 +20,8 @@ from derivcheck.engines import exact as symbolic
 from derivcheck.errors import EvaluationError, ExpressionError
 from derivcheck.gradcheck.causes import Layout, confinement_cause, ratio_cause, term_cause
 from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict, with_message
-from derivcheck.mistakes.search import diagnose
 from derivcheck.language.parser import RESERVED, is_array, parse, to_number
+from derivcheck.mistakes.search import diagnose
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity, Variable
 from derivcheck.verdict import Row, Source, Verdict, overall
 

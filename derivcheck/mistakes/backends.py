@@ -111,7 +111,7 @@ class MpBackend(Backend):
             "atanh": mp.atanh, "exp": mp.exp, "log": mp.log, "sqrt": mp.sqrt, "abs": abs, "erf": mp.erf,
             "sigmoid": lambda x: 1 / (1 + mp.exp(-x)), "softplus": lambda x: mp.log(1 + mp.exp(x)),
             "relu": lambda x: x if x > 0 else mp.mpf(0), "heaviside": lambda x: mp.mpf(1 if x > 0 else 0),
-            "atan2": mp.atan2, "max": lambda a, b: a if a >= b else b, "min": lambda a, b: a if a <= b else b,
+            "atan2": mp.atan2, "max": lambda a, b: max(a, b), "min": lambda a, b: min(a, b),
         }
         self.functions = {k: _ufunc(real(fn), 2 if k in ("atan2", "max", "min") else 1) for k, fn in table.items()}
         self._nonzero = _ufunc(lambda v: mpmath.mpf(1 if v != 0 else 0))

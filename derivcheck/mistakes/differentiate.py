@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from derivcheck.mistakes.tree import Node
 
 class Rule(Protocol):
-    def tangent(self, walk: "Walk", node: "Node", tans: Sequence[np.ndarray | None]) -> np.ndarray | None: ...
+    def tangent(self, walk: Walk, node: Node, tans: Sequence[np.ndarray | None]) -> np.ndarray | None: ...
 
 
 def unary_derivative(B: Backend, name: str, u: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ class Walk:
         return np.asarray(self.point[list(self.seed_index)], dtype=self.B.dtype)
 
     # values ------------------------------------------------------------------------------
-    def _value(self, node: "Node") -> np.ndarray:
+    def _value(self, node: Node) -> np.ndarray:
         B, v = self.B, [self.values[c] for c in node.children]
         k = node.kind
         if k == "var":
@@ -208,7 +208,7 @@ class Walk:
         extra = rank - (t.ndim - 1)
         return t.reshape((t.shape[0], *(1,) * extra, *t.shape[1:])) if extra > 0 else t
 
-    def d(self, node: "Node", tans: Sequence[np.ndarray | None], i: int) -> np.ndarray | None:
+    def d(self, node: Node, tans: Sequence[np.ndarray | None], i: int) -> np.ndarray | None:
         """The tangent of the node's i-th operand, lifted to the node's rank."""
         t = tans[node.children[i]]
         return None if t is None else self.lift(t, self.values[node.id].ndim)
@@ -221,7 +221,7 @@ class Walk:
             return np.asarray(np.matmul(b, a.T), dtype=self.B.dtype)
         return np.asarray(np.matmul(a, b), dtype=self.B.dtype)
 
-    def local(self, node: "Node", tans: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    def local(self, node: Node, tans: Sequence[np.ndarray | None]) -> np.ndarray | None:
         """The right local rule."""
         k = node.kind
         if k == "var":
@@ -274,7 +274,7 @@ class Walk:
             return a ** b * log_a * db
         return a ** b * (db * log_a + b * da / a)
 
-    def product_tangent(self, node: "Node", tans: Sequence[np.ndarray | None], *, left: bool = True,
+    def product_tangent(self, node: Node, tans: Sequence[np.ndarray | None], *, left: bool = True,
                         right: bool = True) -> np.ndarray | None:
         """d(a @ b) = a' @ b + a @ b' (or dot), either term optionally left out."""
         a, b = (self.values[c] for c in node.children)
@@ -286,14 +286,14 @@ class Walk:
             terms.append(self.bilinear(node, a, tb, False))
         return _plus(*terms) if terms else None
 
-    def bilinear(self, node: "Node", a: np.ndarray, b: np.ndarray, batched_left: bool) -> np.ndarray:
+    def bilinear(self, node: Node, a: np.ndarray, b: np.ndarray, batched_left: bool) -> np.ndarray:
         if node.kind == "dot":
             va, vb = (self.values[c] for c in node.children)
             if va.ndim == 1 and vb.ndim == 1:
                 return np.asarray(np.sum(a * b, axis=-1), dtype=self.B.dtype)
         return self.matmul_tangent(a, b, batched_left)
 
-    def call_tangent(self, node: "Node", tans: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    def call_tangent(self, node: Node, tans: Sequence[np.ndarray | None]) -> np.ndarray | None:
         B, name = self.B, node.name
         v = [self.values[c] for c in node.children]
         t = tans[node.children[0]]

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 MAX_SHOWN = 40
 
 
-def explain(case: Case, tree: Tree, key: str, group: Sequence["Mistake"],
+def explain(case: Case, tree: Tree, key: str, group: Sequence[Mistake],
             seeds: Sequence[Sequence[sympy.Expr]]) -> list[Diagnosis]:
     """One diagnosis per mistake of ``group``; with two mistakes both carry the joint sentence."""
     var = _variable(case, seeds)
@@ -62,7 +62,7 @@ def _variable(case: Case, seeds: Sequence[Sequence[sympy.Expr]]) -> str:
     return owners.pop() if len(owners) == 1 else "the variable"
 
 
-def _inner_factor(case: Case, tree: Tree, mistake: "Mistake", seeds: Sequence[Sequence[sympy.Expr]], var: str) -> str:
+def _inner_factor(case: Case, tree: Tree, mistake: Mistake, seeds: Sequence[Sequence[sympy.Expr]], var: str) -> str:
     node = tree.nodes[mistake.node]
     inner = node.children[1] if node.kind == "pow" and tree.depends(node.children[1]) and not \
         tree.depends(node.children[0]) else node.children[0]

@@ -158,9 +158,6 @@ def test_the_right_derivative_gets_no_diagnosis(row: tuple) -> None:
     import sympy
 
     case = _case(row)
-    outcome_rows = []
-    for claim in case.claims:
-        outcome_rows.append(claim)
     # the right claim: SymPy's own derivative of the case's function, entry by entry
     right = [sympy.diff(case.outputs[c.index[0]], case.symbols[c.index[1]]) for c in case.claims]
     fixed = type(case)(**{**{f: getattr(case, f) for f in case.__dataclass_fields__},
