@@ -7,6 +7,7 @@ import enum
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ def render_case(result: CaseResult, *, verbose: bool = False) -> str:
         shown = result.rows if verbose else [r for r in result.rows if r.verdict is not Verdict.PASS][:8]
         if shown:
             lines.append(render_rows(shown, indent=8))
+    lines.extend(render_diagnoses(result))
     if verbose:
         for s in result.steepest:
             lines.append(
@@ -47,6 +49,26 @@ def render_case(result: CaseResult, *, verbose: bool = False) -> str:
                 f"at {s.best_angle_deg:.1f} deg: {'ok' if s.ok else 'FAIL'}"
             )
     return "\n".join(lines)
+
+
+#: plain-text stand-ins for the few symbols a diagnosis uses, for a terminal that cannot show them
+_PLAIN = str.maketrans({"∂": "d", "²": "^2", "½": "1/2", "ᵀ": "^T"})
+
+
+def render_diagnoses(result: CaseResult) -> list[str]:
+    """One line per wrong claim that a misapplied rule explains: which rule, where."""
+    texts = dict.fromkeys((d.claim, d.text) for d in result.diagnoses)
+    return [f"        {claim}: {_printable(text)}" for claim, text in texts]
+
+
+def _printable(text: str) -> str:
+    """``text`` as the terminal's encoding can print it (symbols spelled out otherwise)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return text.translate(_PLAIN).encode("ascii", "replace").decode("ascii")
 
 
 def render_summary(results: Sequence[CaseResult]) -> str:

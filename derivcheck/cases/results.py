@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from derivcheck.errors import CaseError
+from derivcheck.mistakes.diagnosis import Diagnosis
 from derivcheck.model import Expect
 from derivcheck.verdict import Row, Verdict
 
@@ -53,6 +54,7 @@ class CaseResult:
     points: tuple[tuple[float, ...], ...]
     seconds: float
     message: str = ""  # the error, or what went wrong, in one line
+    diagnoses: tuple[Diagnosis, ...] = ()  # the misapplied rule behind each wrong claim, when one explains it
 
     @property
     def ok(self) -> bool:

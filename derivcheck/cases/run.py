@@ -18,6 +18,7 @@ from derivcheck.engines import exact as symbolic
 from derivcheck.engines import numeric as finite_diff
 from derivcheck.engines.autograd import autograd_at, compile_torch
 from derivcheck.errors import CaseError, EvaluationError
+from derivcheck.mistakes.search import diagnose_case
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity
 from derivcheck.verdict import ClaimValue, Entry, Row, Source, Verdict, judge, overall
 
@@ -29,8 +30,11 @@ STEEPEST_SAMPLES = 16
 STEEPEST_RTOL = 1e-9
 
 
-def run_case(case: Case) -> CaseResult:
+def run_case(case: Case, *, explain: bool = True) -> CaseResult:
     """Check every derivative a case asks for at every point.
+
+    With ``explain``, each claim found wrong is searched for the misapplied rule behind it
+    (``derivcheck.mistakes``); the result's ``diagnoses`` say what was found.
 
     Examples
     --------
@@ -46,11 +50,13 @@ def run_case(case: Case) -> CaseResult:
         return error_result(exc, time.perf_counter() - start)
     verdict = overall([r.verdict for r in rows])
     status, message = _status(case, rows, verdict, steepest)
+    wrong_claims = [c.key for r in rows if Source.CLAIM in r.wrong for c in r.claims]
+    diagnoses = diagnose_case(case, wrong_claims) if explain and wrong_claims else ()
     return CaseResult(
         case_id=case.id, path=str(case.path), title=case.title, expect=case.expect, status=status,
         verdict=verdict, rows=tuple(rows), steepest=tuple(steepest),
         points=tuple(tuple(float(c) for c in p) for p in case.points),
-        seconds=time.perf_counter() - start, message=message,
+        seconds=time.perf_counter() - start, message=message, diagnoses=diagnoses,
     )
 
 

@@ -20,6 +20,7 @@ from derivcheck.errors import EvaluationError, ExpressionError
 from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS, Layout, confinement_cause, ratio_cause, term_cause
 from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict, with_message
 from derivcheck.language.parser import RESERVED, is_array, is_name, parse, to_number
+from derivcheck.mistakes.search import diagnose
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity, Variable
 from derivcheck.verdict import Row, Source, Verdict, overall
 
@@ -39,7 +40,7 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
         cotangents=(), order=options.order, expect=Expect.PASS, claims=claims, descent=None, names=names,
     )
     target = repr(text) if isinstance(text, str) else repr(list(text))
-    result = run_case(case)
+    result = run_case(case, explain=False)  # the claim is float values here: searched below, at more points
     if result.status is Status.ERROR:
         note = result.message.split(": ", 1)[-1]
         return with_message(CheckResult(
@@ -61,12 +62,33 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
     if options.tolerances is not None:
         notes.append("tolerance overrides do not apply to an exact reference")
     causes = _causes(case, first, point) if claims else []
+    if claims and any(Source.CLAIM in r.wrong for r in first):
+        explained, stopped = _misapplied_rule(case, grad, variables)
+        causes.extend(explained)
+        notes.extend(stopped)
     return with_message(CheckResult(
         target=target, verdict=overall([r.verdict for r in rows]), modes=tuple(modes), rows=tuple(rows),
         suspects=(), causes=tuple(causes), strategy="exact", n_inputs=case.n_inputs, n_outputs=case.n_outputs,
         directions=0, evaluations=0, dtype="float64", reference="exact (SymPy, 34 digits)",
         seconds=time.perf_counter() - start, notes=tuple(notes),
     ))
+
+
+def _misapplied_rule(case: Case, grad: Callable, variables: tuple[Variable, ...]) -> tuple[list[str], list[str]]:
+    """The wrong rule behind the user's gradient, matched against it at several points, as causes;
+    a note when the search stopped at its bound without one."""
+    def oracle(point: tuple[sympy.Expr, ...]) -> list[float]:
+        at, offset = {}, 0
+        for var in variables:
+            values = [float(c) for c in point[offset:offset + var.size]]
+            at[var.name] = np.array(values).reshape(var.shape) if var.shape else values[0]
+            offset += var.size
+        return [float(c.expr) for c in _claims(grad, at, variables, True)]
+
+    outcome = diagnose(case, "grad", oracle=oracle)
+    if outcome.diagnoses:
+        return [outcome.sentence], []
+    return [], ([outcome.sentence] if outcome.note == "search stopped at its bound" else [])
 
 
 def _variables(at: Mapping[str, object], expr: object) -> tuple[tuple[Variable, ...], dict[str, object]]:

@@ -246,6 +246,9 @@ def wrong_claims_section(cm: CaseMath, result: CaseResult) -> str | None:
     for key, pairs in by_key.items():
         claim = pairs[0][0]
         parts.append(f"**Claim {code(key)}** = {code(claim.text)}")
+        rule = misapplied_rule_section(result, key)
+        if rule:
+            parts.append(rule)
         seen: set[tuple] = set()
         shown = 0
         for entry, row in pairs:
@@ -272,8 +275,33 @@ def wrong_claims_section(cm: CaseMath, result: CaseResult) -> str | None:
     return "\n\n".join(parts)
 
 
+# ----------------------------------------------------------------------------------------------
+# the misapplied rule (derivcheck.mistakes): the wrong step beside the right one
+
+
+def misapplied_rule_section(result: CaseResult, key: str) -> str | None:
+    """The rule a wrong claim misapplied, with the right step and the claim's step side by side.
+
+    ``None`` when no single misapplied rule explains the claim ``key``.
+    """
+    groups: dict[str, list] = {}
+    for d in result.diagnoses:
+        if d.claim == key:
+            groups.setdefault(d.text, []).append(d)
+    if not groups:
+        return None
+    parts = []
+    for text, group in groups.items():
+        rules = ", ".join(dict.fromkeys(d.rule for d in group))
+        rows = [f"| {code(d.node)} | {code(d.right)} | {code(d.wrong)} |" for d in group]
+        parts.append("\n".join([f"The misapplied rule ({rules}): {md_text(text)}.", "",
+                                 "| at | the right step | the claim's step |", "|---|---|---|", *rows]))
+    return "\n\n".join(parts)
+
+
 def _indent(text: str) -> str:
     return "\n".join("  " + line if line else line for line in text.splitlines())
 
 
-__all__ = ["correct_expression", "diagnose", "products_table", "verification_section", "wrong_claims_section"]
+__all__ = ["correct_expression", "diagnose", "misapplied_rule_section", "products_table", "verification_section",
+           "wrong_claims_section"]

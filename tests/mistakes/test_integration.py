@@ -1,0 +1,95 @@
+"""Wrong claims explained where users read them: `derivcheck run`, its JSON, and the report."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from derivcheck.cases.files import load_paths, loads
+from derivcheck.cases.run import run_case
+from derivcheck.cli import main
+from derivcheck.mistakes.catalogue import RULES
+from derivcheck.report.verification import misapplied_rule_section
+
+REGRESSION = Path(__file__).resolve().parents[2] / "cases" / "tutorials" / "regression.toml"
+TUTORIAL = "mse-regression-bias-sign-error"
+SENTENCE = ("the claim equals the derivative with the chain rule's inner factor ∂(ys - yp)/∂b = -1 dropped, "
+            "at (ys - yp)**2")
+
+
+def cli(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(args), out=out), out.getvalue()
+
+
+def test_run_prints_the_diagnosis_and_json_carries_it(tmp_path: Path) -> None:
+    target = tmp_path / "results.json"
+    code, text = cli("run", str(REGRESSION), "-k", TUTORIAL, "--json", str(target), "--timeout", "0")
+    assert code == 0
+    lines = text.splitlines()
+    case_line = next(i for i, line in enumerate(lines) if TUTORIAL in line)
+    assert lines[case_line + 1].strip() == f"d/db: {SENTENCE}"
+    (result,) = json.loads(target.read_text(encoding="utf-8"))["results"]
+    (diagnosis,) = result["diagnoses"]
+    assert {k: diagnosis[k] for k in ("claim", "rule", "node", "text")} == {
+        "claim": "d/db", "rule": "chain", "node": "(ys - yp)**2", "text": SENTENCE}
+
+
+def test_a_failing_case_shows_the_diagnosis_under_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[case]]\nid = "cube"\nvars = ["x"]\nf = "x**3"\nat = [{x = 1.5}, {x = 2}]\n'
+                    '[case.claims]\n"d/dx" = "2*x**2"\n', encoding="utf-8")
+    code, text = cli("run", str(path), "--timeout", "0")
+    assert code == 1
+    lines = text.splitlines()
+    rows_end = max(i for i, line in enumerate(lines) if "df/dx" in line)
+    assert "d/dx: the claim equals the derivative with the power rule's coefficient taken as 3 - 1" \
+        in lines[rows_end + 1]
+
+
+def test_right_cases_have_empty_diagnoses(tmp_path: Path) -> None:
+    target = tmp_path / "r.json"
+    code, _ = cli("run", str(REGRESSION), "-k", "least-squares", "--json", str(target), "--timeout", "0")
+    assert code == 0
+    results = json.loads(target.read_text(encoding="utf-8"))["results"]
+    assert results and all(r["diagnoses"] == [] for r in results)
+
+
+def test_every_shipped_mismatch_is_explained_with_a_rule_from_the_vocabulary() -> None:
+    cases = [c for c in load_paths([REGRESSION.parents[1]]).cases if c.expect.value == "mismatch"]
+    assert cases
+    for case in cases:
+        result = run_case(case)
+        assert result.diagnoses, case.id
+        assert all(d.rule in RULES for d in result.diagnoses)
+
+
+def test_the_report_shows_the_wrong_step_beside_the_right_step() -> None:
+    (case,) = [c for c in load_paths([REGRESSION]).cases if c.id == TUTORIAL]
+    section = misapplied_rule_section(run_case(case), "d/db")
+    assert section is not None
+    assert "The misapplied rule (chain)" in section
+    assert "| `(ys - yp)**2` | `∂((ys - yp)**2) = 2 (ys - yp) ∂(ys - yp)` | `2 (ys - yp)` |" in section
+    assert misapplied_rule_section(run_case(case), "d/dw") is None
+
+
+def test_the_report_leaves_an_unexplained_claim_alone() -> None:
+    (case,), _ = loads('[[case]]\nid = "u"\nvars = ["x"]\nf = "x**3"\nat = [{x = 1}, {x = 2}]\n'
+                       'expect = "mismatch"\n[case.claims]\n"d/dx" = "x + 1"\n')
+    result = run_case(case)
+    assert result.diagnoses == ()
+    assert misapplied_rule_section(result, "d/dx") is None
+
+
+def test_a_terminal_that_cannot_show_the_symbols_gets_them_spelled_out(monkeypatch) -> None:
+    import sys
+
+    from derivcheck.output import render_diagnoses
+
+    (case,) = [c for c in load_paths([REGRESSION]).cases if c.id == TUTORIAL]
+    result = run_case(case)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    (line,) = render_diagnoses(result)
+    assert "inner factor d(ys - yp)/db = -1 dropped" in line
+    line.encode("ascii")
