@@ -57,7 +57,7 @@ _PLAIN = str.maketrans({"∂": "d", "²": "^2", "½": "1/2", "ᵀ": "^T"})
 
 def render_diagnoses(result: CaseResult) -> list[str]:
     """One line per wrong claim that a misapplied rule explains: which rule, where."""
-    texts = dict.fromkeys((d.claim, d.text) for d in result.diagnoses)
+    texts = dict.fromkeys([*((d.claim, d.text) for d in result.diagnoses), *((u.claim, u.text) for u in result.unexplained)])
     return [f"        {claim}: {_printable(text)}" for claim, text in texts]
 
 

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from derivcheck.errors import CaseError
-from derivcheck.mistakes.diagnosis import Diagnosis
+from derivcheck.mistakes.diagnosis import Diagnosis, Unexplained
 from derivcheck.model import Expect
 from derivcheck.verdict import Row, Verdict
 
@@ -55,6 +55,7 @@ class CaseResult:
     seconds: float
     message: str = ""  # the error, or what went wrong, in one line
     diagnoses: tuple[Diagnosis, ...] = ()  # the misapplied rule behind each wrong claim, when one explains it
+    unexplained: tuple[Unexplained, ...] = ()  # wrong claims no misapplied rule explains, said so
 
     @property
     def ok(self) -> bool:

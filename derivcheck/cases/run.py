@@ -51,12 +51,13 @@ def run_case(case: Case, *, explain: bool = True) -> CaseResult:
     verdict = overall([r.verdict for r in rows])
     status, message = _status(case, rows, verdict, steepest)
     wrong_claims = [c.key for r in rows if Source.CLAIM in r.wrong for c in r.claims]
-    diagnoses = diagnose_case(case, wrong_claims) if explain and wrong_claims else ()
+    diagnoses, unexplained = diagnose_case(case, wrong_claims) if explain and wrong_claims else ((), ())
     return CaseResult(
         case_id=case.id, path=str(case.path), title=case.title, expect=case.expect, status=status,
         verdict=verdict, rows=tuple(rows), steepest=tuple(steepest),
         points=tuple(tuple(float(c) for c in p) for p in case.points),
         seconds=time.perf_counter() - start, message=message, diagnoses=diagnoses,
+        unexplained=unexplained,
     )
 
 

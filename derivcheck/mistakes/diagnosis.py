@@ -21,3 +21,12 @@ class Diagnosis:
     text: str
     right: str = ""
     wrong: str = ""
+
+
+@dataclass(frozen=True)
+class Unexplained:
+    """A wrong claim that no single misapplied rule (nor a pair) explains: ``text`` says so, and
+    why the search stopped when it stopped at its bound."""
+
+    claim: str
+    text: str

@@ -23,7 +23,7 @@ from derivcheck.engines import exact
 from derivcheck.errors import EvaluationError
 from derivcheck.mistakes.backends import FLOAT, MATCH_DIGITS, MP
 from derivcheck.mistakes.catalogue import Mistake, candidates
-from derivcheck.mistakes.diagnosis import Diagnosis
+from derivcheck.mistakes.diagnosis import Diagnosis, Unexplained
 from derivcheck.mistakes.differentiate import Walk
 from derivcheck.mistakes.explain import explain
 from derivcheck.mistakes.tree import Tree, Unsupported, build_tree
@@ -71,12 +71,18 @@ class Outcome:
         return NO_SINGLE + ("" if self.complete or not self.note else f" ({self.note})")
 
 
-def diagnose_case(case: Case, keys: Sequence[str], *, budget: float = BUDGET_SECONDS) -> tuple[Diagnosis, ...]:
-    """Diagnoses for the named claims of a case (those a verdict found wrong)."""
+def diagnose_case(case: Case, keys: Sequence[str], *, budget: float = BUDGET_SECONDS
+                  ) -> tuple[tuple[Diagnosis, ...], tuple[Unexplained, ...]]:
+    """Diagnoses for the named claims of a case (those a verdict found wrong), and for each claim
+    that no rule explains, the sentence that says so (with why the search stopped, if it did)."""
     found: list[Diagnosis] = []
+    unexplained: list[Unexplained] = []
     for key in dict.fromkeys(keys):
-        found.extend(diagnose(case, key, budget=budget).diagnoses)
-    return tuple(found)
+        outcome = diagnose(case, key, budget=budget)
+        found.extend(outcome.diagnoses)
+        if not outcome.diagnoses:
+            unexplained.append(Unexplained(key, outcome.sentence))
+    return tuple(found), tuple(unexplained)
 
 
 #: a claim known only through a function: its float values at a point, one per claimed entry

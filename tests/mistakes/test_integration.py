@@ -48,12 +48,25 @@ def test_a_failing_case_shows_the_diagnosis_under_its_rows(tmp_path: Path) -> No
         in lines[rows_end + 1]
 
 
+def test_a_wrong_claim_no_rule_explains_is_said_so(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[case]]\nid = "cube"\nvars = ["x"]\nf = "x**3"\nat = { x = 1.5 }\nexpect = "mismatch"\n'
+                    '[case.claims]\n"d/dx" = "7*x + 1"\n', encoding="utf-8")
+    target = tmp_path / "u.json"
+    code, text = cli("run", str(path), "--timeout", "0", "--json", str(target))
+    assert code == 0
+    assert "        d/dx: no single misapplied rule explains the claim" in text.splitlines()
+    (result,) = json.loads(target.read_text(encoding="utf-8"))["results"]
+    assert result["diagnoses"] == []
+    assert result["unexplained"] == [{"claim": "d/dx", "text": "no single misapplied rule explains the claim"}]
+
+
 def test_right_cases_have_empty_diagnoses(tmp_path: Path) -> None:
     target = tmp_path / "r.json"
     code, _ = cli("run", str(REGRESSION), "-k", "least-squares", "--json", str(target), "--timeout", "0")
     assert code == 0
     results = json.loads(target.read_text(encoding="utf-8"))["results"]
-    assert results and all(r["diagnoses"] == [] for r in results)
+    assert results and all(r["diagnoses"] == [] and r["unexplained"] == [] for r in results)
 
 
 def test_every_shipped_mismatch_is_explained_with_a_rule_from_the_vocabulary() -> None:
