@@ -14,7 +14,7 @@ import sympy
 from derivcheck.cases.quoting import _q, nearest
 from derivcheck.errors import CaseError, ExpressionError
 from derivcheck.language.limits import LIMITS
-from derivcheck.language.parser import is_array, to_number
+from derivcheck.language.parser import is_array, to_exact
 from derivcheck.model import ClaimEntry, Quantity, Variable
 
 CLAIM_KINDS = ("grad", "jacobian", "hessian", "directional", "jvp", "vjp", "d/<var>", "d2/<var><var>")
@@ -215,11 +215,11 @@ def _constant(value: object) -> object:
             raise ExpressionError(f"nested lists are ragged: {_q(value)}")
         if math.prod(shape) > LIMITS.max_array_size:
             raise ExpressionError(f"an array of shape {shape} is larger than the limit of {LIMITS.max_array_size} entries")
-        items = [to_number(v) for v in np.asarray(value, dtype=object).flat]
+        items = [to_exact(v) for v in np.asarray(value, dtype=object).flat]
         array = np.empty(len(items), dtype=object)
         array[:] = items
         return array.reshape(shape)
-    return to_number(value)
+    return to_exact(value)
 
 
 def _symbols_of(value: object) -> list[sympy.Symbol]:

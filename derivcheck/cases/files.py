@@ -88,9 +88,9 @@ def loads(text: str, *, path: Path | str = "<text>", explicit: bool = True) -> t
     >>> cases, errors = loads('[[case]]\\nid = "sq"\\nvars = ["x"]\\nf = "x^2"\\nat = { x = 3 }')
     >>> [c.id for c in cases], errors
     (['sq'], [])
-    >>> _, errors = loads('[[case]]\\nid = "sq"\\nvars = ["x"]\\nf = "x^2"\\nat = { x = "3" }')
+    >>> _, errors = loads('[[case]]\\nid = "sq"\\nvars = ["x"]\\nf = "x^2"\\nat = { x = "three" }')
     >>> print(errors[0])
-    <text>: case 'sq': field 'at.x': expected a number, got '3'
+    <text>: case 'sq': field 'at.x': expected a number or a constant expression, got 'three': undefined name 'three'
     """
     path = Path(path)
     try:

@@ -15,7 +15,7 @@ from derivcheck.cases.claims import _CaseShape, _ClaimReader, _constant, _has_ba
 from derivcheck.cases.quoting import _q, _short, nearest
 from derivcheck.errors import CaseError, ExpressionError
 from derivcheck.language.limits import Budget
-from derivcheck.language.parser import RESERVED, is_array, parse, shape_of, to_number
+from derivcheck.language.parser import RESERVED, is_array, parse, shape_of, to_exact, to_float, to_number
 from derivcheck.model import Case, ClaimEntry, Descent, Expect, Variable
 
 MAX_INPUTS = 400
@@ -251,7 +251,7 @@ class _CaseBuilder:
             items = list(np.asarray(value, dtype=object).flat) if got else [value]
             for item in items:
                 try:
-                    coords.append(to_number(item))
+                    coords.append(to_exact(item, budget=self.budget))
                 except ExpressionError as exc:
                     raise self.error(f"{field}.{var.name}", str(exc)) from None
         return tuple(coords)
@@ -265,15 +265,17 @@ class _CaseBuilder:
         for key, interval in domain.items():
             if key not in known:
                 raise self.error(f"domain.{key}", f"is not a variable of this case{nearest(key, known)}")
-            ok = (
-                isinstance(interval, list) and len(interval) == 2
-                and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in interval)
-                and float(interval[0]) < float(interval[1])
-                and all(np.isfinite(interval))
-            )
-            if not ok:
+            if not isinstance(interval, list) or len(interval) != 2:
                 raise self.error(f"domain.{key}", f"must be [low, high] with low < high, got {_q(interval)}")
-            bounds[key] = (float(interval[0]), float(interval[1]))
+            ends = []
+            for end in interval:
+                try:
+                    ends.append(to_float(to_exact(end, budget=self.budget)))
+                except ExpressionError as exc:
+                    raise self.error(f"domain.{key}", f"low and high must be numbers or constant text: {exc}") from None
+            if not (np.all(np.isfinite(ends)) and ends[0] < ends[1]):
+                raise self.error(f"domain.{key}", f"must be [low, high] with low < high, got {_q(interval)}")
+            bounds[key] = (ends[0], ends[1])
         rng = np.random.default_rng(stable_seed(self.case_id))
         points = []
         for _ in range(count):
@@ -295,7 +297,7 @@ class _CaseBuilder:
             if not isinstance(vector, list) or len(vector) != length:
                 raise self.error(f"{field}[{i}]", f"must be a list of {length} numbers, got {_q(vector)}")
             try:
-                exact = [to_number(x) for x in vector]
+                exact = [to_exact(x, budget=self.budget) for x in vector]
             except ExpressionError as exc:
                 raise self.error(f"{field}[{i}]", str(exc)) from None
             if normalise:
@@ -325,7 +327,7 @@ class _CaseBuilder:
         if len(start_list) != n:
             raise self.error("descent.start", f"must give {n} number(s), got {_q(start_raw)}")
         try:
-            start = tuple(to_number(x) for x in start_list)
+            start = tuple(to_exact(x, budget=self.budget) for x in start_list)
         except ExpressionError as exc:
             raise self.error("descent.start", str(exc)) from None
         steps = raw.get("steps")

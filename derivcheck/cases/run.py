@@ -5,9 +5,10 @@ No printing and no files here: the CLI, the pytest plugin and the report all con
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy
@@ -17,9 +18,11 @@ from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
 from derivcheck.engines import exact as symbolic
 from derivcheck.engines import numeric as finite_diff
 from derivcheck.engines.autograd import autograd_at, compile_torch
+from derivcheck.engines.rounding import term_size
 from derivcheck.errors import CaseError, EvaluationError
+from derivcheck.language.parser import to_float
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity
-from derivcheck.verdict import ClaimValue, Entry, Row, Source, Verdict, judge, overall
+from derivcheck.verdict import ROUNDING_FLOOR, ClaimValue, Entry, Row, Source, Verdict, judge, overall
 
 __all__ = ["CaseResult", "Status", "Steepest", "error_result", "run_case"]
 
@@ -123,7 +126,9 @@ class _Runner:
             except EvaluationError as exc:
                 raise CaseError(f"f{'' if case.scalar else f'[{i}]'} at {_show_point(case, point)}: {exc}",
                                 path=case.path, case_id=case.id, field=self._field(k)) from None
-        x = np.array([float(c) for c in point], dtype=np.float64)
+        x = np.array([to_float(c) for c in point], dtype=np.float64)
+        self.float_point = dict(zip(case.symbols, x.tolist()))
+        self.size_memo: dict = {}
         f = self.compiled.numpy
         n, m = case.n_inputs, case.n_outputs
         hessian_wanted = self.symbolic.hessian is not None
@@ -151,7 +156,7 @@ class _Runner:
                     reverse=ad.reverse[i, j], forward=ad.forward[i, j],
                     numeric=(num_j.value[i, j], num_j.error[i, j], num_j.method[i, j]),
                     one_sided=None if one_sided_j is None else tuple(a[i, j] for a in one_sided_j),
-                    scale=scale,
+                    scale=scale, expr=self.symbolic.jacobian[i, j],
                 ))
         # directional derivatives, Jacobian-vector and vector-Jacobian products
         for quantity, vectors, exact_vectors, ad_values in (
@@ -170,6 +175,7 @@ class _Runner:
                         quantity, k, (d, i), self._vector_label(quantity, d, i), exact[d, i], subs,
                         forward=ad_values[d, i], numeric=(num.value[i, d], num.error[i, d], num.method[i, d]),
                         one_sided=None if sided is None else tuple(a[i, d] for a in sided), scale=scale,
+                        expr=lambda i=i, v=exact_vectors[d]: sympy.Add(*(self.symbolic.jacobian[i, j] * v[j] for j in range(n))),
                     ))
         if len(cotangents):
             exact = self._exact_products(exact_j, case.cotangents, transpose=True)
@@ -182,6 +188,7 @@ class _Runner:
                         Quantity.VJP, k, (c, j), self._vector_label(Quantity.VJP, c, j), exact[c, j], subs,
                         reverse=ad.vjp[c, j], numeric=(num_v[c, j], err_v[c, j], "from numeric Jacobian"),
                         one_sided=None, scale=scale,
+                        expr=lambda j=j, v=case.cotangents[c]: sympy.Add(*(v[i] * self.symbolic.jacobian[i, j] for i in range(m))),
                     ))
         if hessian_wanted:
             rows.extend(self._hessian_rows(k, subs, x, ad.hessian, zero_scale))
@@ -207,7 +214,7 @@ class _Runner:
                         Quantity.HESSIAN, k, (i, j, l), label, exact_h[i, j, l], subs,
                         forward=None if ad_hessian is None else ad_hessian[i, j, l],
                         numeric=(num_h.value[j, l], num_h.error[j, l], num_h.method[j, l]),
-                        one_sided=None, scale=scale,
+                        one_sided=None, scale=scale, expr=self.symbolic.hessian[i, j, l],
                     ))
         return rows
 
@@ -234,6 +241,8 @@ class _Runner:
         best_value = float(witnessed[best])
         cosine = float(np.clip(directions[best] @ grad / norm, -1.0, 1.0))
         ok = bool(np.all(numeric_ok | autograd_ok) and best_value <= norm * (1 + STEEPEST_RTOL) + 4 * errors[best])
+        if not ok and norm <= ROUNDING_FLOOR * sum(self.term_size(e) for e in self.symbolic.jacobian[0]):
+            return None  # stationary within rounding: no direction is steepest
         note = "" if ok else (
             f"D_u f along the gradient is {along:.12g}, |grad f| is {norm:.12g}; "
             f"best sampled D_u f is {best_value:.12g}"
@@ -276,11 +285,12 @@ class _Runner:
 
     def _judge(self, quantity: Quantity, k: int, index: tuple[int, ...], label: str, exact: object, subs: dict, *,
                reverse: float | None = None, forward: float | None = None,
-               numeric: tuple[float, float, str], one_sided: tuple | None, scale: float) -> Row:
+               numeric: tuple[float, float, str], one_sided: tuple | None, scale: float,
+               expr: sympy.Expr | Callable[[], sympy.Expr] | None = None) -> Row:
         left = right = sided_err = None
         if one_sided is not None:
             left, right, sided_err = (float(v) for v in one_sided)
-        return judge(Entry(
+        entry = Entry(
             quantity=quantity, point=k, index=index, label=label,
             exact=None if exact is None else float(exact),
             exact_text=None if exact is None else _exact_text(exact),
@@ -289,7 +299,18 @@ class _Runner:
             numeric=float(numeric[0]), numeric_error=float(numeric[1]), method=str(numeric[2]),
             claims=self._claim_values(quantity, index, subs),
             left=left, right=right, one_sided_error=sided_err, scale=scale,
-        ))
+        )
+        row = judge(entry)
+        if expr is not None and _rounding_doubt(row):
+            # only now is the size of the entry's terms worth a walk: they may cancel, and the
+            # inputs torch received are the binary numbers nearest the case's exact ones
+            size = self.term_size(expr() if callable(expr) else expr)
+            if size > scale:
+                row = judge(dataclasses.replace(entry, term_size=size))
+        return row
+
+    def term_size(self, expr: sympy.Expr) -> float:
+        return term_size(expr, self.float_point, self.size_memo)
 
     def _jac_label(self, i: int, j: int) -> str:
         return f"d{self.out_labels[i]}/d{self.in_labels[j]}"
@@ -302,12 +323,18 @@ class _Runner:
         return f"vjp{d + 1}[{self.in_labels[i]}]"
 
 
+def _rounding_doubt(row: Row) -> bool:
+    """Whether an engine's disagreement could be rounding that the quantity's scale misses."""
+    engines = set(row.wrong) - {Source.CLAIM}
+    return bool(engines) or "numeric is wrong" in row.note
+
+
 def _exact_text(value: object) -> str:
     return sympy.Float(value, symbolic.DIGITS).__str__() if isinstance(value, sympy.Expr) else str(value)
 
 
 def _float_array(vectors: Sequence[Sequence[sympy.Expr]], width: int) -> np.ndarray:
-    return np.array([[float(c) for c in v] for v in vectors], dtype=np.float64).reshape(len(vectors), width)
+    return np.array([[to_float(c) for c in v] for v in vectors], dtype=np.float64).reshape(len(vectors), width)
 
 
 def _scale(exact: np.ndarray, numeric: np.ndarray, fallback: float) -> float:

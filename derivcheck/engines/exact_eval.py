@@ -157,7 +157,11 @@ class _Walker:
             return ctx.mpf(int(value.p)) / int(value.q)
         if isinstance(value, int) and not isinstance(value, bool):
             return ctx.mpf(value)
-        raise Unsupported(f"no rational value for {symbol}")
+        if isinstance(value, sympy.Expr) and value.is_number:  # an exact constant such as pi/4
+            computed = self.value(value)[self.contexts.index(ctx)]
+            if not isinstance(computed, Failure):
+                return computed
+        raise Unsupported(f"no exact value for {symbol}")
 
 
 LOW, HIGH = 50, 70  # decimal digits; see DIGITS in symbolic.py

@@ -87,6 +87,19 @@ def numeric(expr: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> Numeric:
     return f
 
 
+def value_at(expr: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
+    """``expr`` evaluated with NumPy; ``env`` maps symbols to values and keeps every node's value.
+
+    Examples
+    --------
+    >>> x = sympy.Symbol("x", real=True)
+    >>> float(value_at(sympy.cos(x) ** 2, {x: 0.0}))
+    1.0
+    """
+    with np.errstate(all="ignore"):
+        return _evaluate(expr, env)
+
+
 def _evaluate(e: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
     if e in env:
         return env[e]

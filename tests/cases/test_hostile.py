@@ -296,7 +296,7 @@ def test_malformed_files_name_the_file_and_the_place(text, message):
         ('vars = ["x"]\nf = "sine(x)"\nat = { x = 1 }', "f", r"unknown function 'sine' \(did you mean 'sin'\?\)"),
         ('vars = ["x[2]"]\nf = "sum(x)"\nat = { x = [1, 2, 3] }', "at.x", r"has shape \(3,\), but the variable has shape \(2,\)"),
         ('vars = ["x[2]"]\nf = "sum(x)"\nat = { x = 1 }', "at.x", r"has shape \(\), but the variable has shape \(2,\)"),
-        ('vars = ["x"]\nf = "x"\nat = { x = "1.5" }', "at.x", r"expected a number, got '1.5'"),
+        ('vars = ["x"]\nf = "x"\nat = { x = "1.5x" }', "at.x", r"expected a number or a constant expression, got '1.5x'"),
         ('vars = ["x"]\nf = "x"\nat = { x = nan }', "at.x", r"expected a finite number, got nan"),
         ('vars = ["x"]\nf = "x"\nat = { x = 1 }\norder = "2"', "order", r"must be 1 or 2, got '2'"),
         ('vars = ["x[2]"]\nf = "sum(x)"\nat = { x = [1, 2] }\nclaims = { grad = ["1", "1", "1"] }', "claims.grad",
