@@ -33,6 +33,10 @@ class Quantity(enum.Enum):
     DIRECTIONAL = "directional"
     JVP = "jvp"
     VJP = "vjp"
+    #: a derivative named in Leibniz notation that the Jacobian and Hessian do not hold (order 3
+    #: or 4, or at a node of the graph): ``(p, i, d)`` is output i of ``Case.partials[p]`` by its
+    #: d-th denominator entry
+    PARTIAL = "partial"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,24 @@ class ClaimEntry:
     text: str  # what the file said for this entry (or for the whole claim)
 
 
+@dataclass(frozen=True, eq=False)
+class Partial:
+    """A derivative named in Leibniz notation beyond the Jacobian and Hessian: of order 3 or 4,
+    or through the graph at a ``let`` intermediate ("dJ/du", "du/da").
+
+    Its numerator's entries are functions of the case's symbols and of ``nodes``, symbols that
+    stand for the denominator's intermediate (so everything downstream of it is recomputed from
+    it, everything else held): the derivative is the sum over paths of products of local partials.
+    """
+
+    key: str  # as written in the file
+    outputs: tuple[sympy.Expr, ...]  # the numerator, flattened
+    nodes: tuple[sympy.Symbol, ...]  # the intermediate's entries as free symbols (may be empty)
+    node_values: tuple[sympy.Expr, ...]  # what each node equals, in the case's symbols
+    wrt: tuple[tuple[int, ...], ...]  # per denominator entry: indices into symbols + nodes, as written
+    labels: tuple[tuple[str, ...], ...]  # [output][denominator entry]
+
+
 @dataclass(frozen=True)
 class Descent:
     """Gradient descent a teacher wants shown: w <- w - rate * grad f(w)."""
@@ -111,6 +133,8 @@ class Case:
     claims: tuple[ClaimEntry, ...]
     descent: Descent | None
     names: Mapping[str, object] = field(repr=False)  # vars, data and lets, for later parsing
+    partials: tuple[Partial, ...] = ()  # higher-order and node derivatives, claimed or asked by order
+    name: str = "f"  # what the numerator of a claim key may call the function
 
     @property
     def symbols(self) -> tuple[sympy.Symbol, ...]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from collections.abc import Mapping
@@ -12,11 +13,14 @@ import numpy as np
 import sympy
 
 from derivcheck.cases.claims import _CaseShape, _ClaimReader, _constant, _has_bare_number, _nested_shape, _symbols_of
+from derivcheck.cases.implicit import read_implicit
+from derivcheck.cases.leibniz import MAX_ORDER, LeibnizKey
+from derivcheck.cases.partials import build_partial
 from derivcheck.cases.quoting import _q, _short, nearest
 from derivcheck.errors import CaseError, ExpressionError
 from derivcheck.language.limits import Budget
 from derivcheck.language.parser import RESERVED, is_array, parse, shape_of, to_exact, to_float, to_number
-from derivcheck.model import Case, ClaimEntry, Descent, Expect, Variable
+from derivcheck.model import Case, ClaimEntry, Descent, Expect, Partial, Variable
 
 MAX_INPUTS = 400
 MAX_OUTPUTS = 400
@@ -26,8 +30,10 @@ DEFAULT_DOMAIN = (-2.0, 2.0)
 
 CASE_KEYS = (
     "id", "title", "vars", "let", "data", "f", "at", "sample", "domain", "directions",
-    "tangents", "cotangents", "order", "expect", "claims", "descent",
+    "tangents", "cotangents", "order", "expect", "claims", "descent", "name", "implicit", "dependent",
 )
+#: orders 3 and 4 derive every partial: n**order of them at most
+MAX_HIGHER_INPUTS = 12
 MAX_ID_LENGTH = 80
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -35,6 +41,18 @@ VAR_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*(?:\[\s*(\d+(?:\s*,\s*\d+)*)
 
 
 
+
+
+class CaseErrors(CaseError):
+    """Several errors of one case: its text is one line per error, each naming file, case and field."""
+
+    def __init__(self, errors: list[CaseError]) -> None:
+        first = errors[0]
+        super().__init__(first.reason, path=first.path, case_id=first.case_id, field=first.field)
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
 
 
 def stable_seed(text: str) -> int:
@@ -69,49 +87,118 @@ class _CaseBuilder:
 
     # ------------------------------------------------------------------------------------
     def build(self) -> Case:
+        """The validated case; every independent field is checked, and all their errors raised
+        together (``CaseErrors``), so a file's author fixes them in one pass."""
         t = self.table
         for key in t:
             if key not in CASE_KEYS:
                 raise self.error(key, f"unknown key{nearest(key, CASE_KEYS)}")
-        self._check_id()
+        errors: list[CaseError] = []
+        try:
+            self._check_id()
+        except CaseError as exc:
+            errors.append(exc)
         title = t.get("title")
         if title is not None and not isinstance(title, str):
-            raise self.error("title", f"must be text, got {_q(title)}")
+            errors.append(self.error("title", f"must be text, got {_q(title)}"))
+        try:
+            return self._build(title if isinstance(title, str) else None, errors)
+        except CaseErrors as exc:
+            raise exc.errors[0] if len(exc.errors) == 1 else exc from None
+        except CaseError as exc:  # a field the others depend on: reported with those before it
+            raise CaseErrors([*errors, exc]) if errors else exc from None
+
+    def _build(self, title: str | None, errors: list[CaseError]) -> Case:
+        t = self.table
         variables = self._variables()
         names: dict[str, object] = {}
         for var in variables:
             names[var.name] = var.value()
         self._data(names)
+        self.fname = self._function_name(names)
         lets = self._lets(names)
-        f_text, outputs, scalar = self._function(names)
+        self.variables, self.names, self.lets = variables, names, lets
+        self.implicit = read_implicit(self, names)
+        f_text, outputs, scalar = self.implicit.function if self.implicit else self._function(names)
+        self.f_text, self.outputs = f_text, outputs
+        self.partials: list[Partial] = []
         n = sum(v.size for v in variables)
-        points, sampled = self._points(variables)
-        directions = self._vectors("directions", n, normalise=True)
-        tangents = self._vectors("tangents", n, normalise=False)
-        cotangents = self._vectors("cotangents", len(outputs), normalise=False)
+
+        def attempt(read, default):  # noqa: ANN001, ANN202 - a local collector
+            try:
+                return read()
+            except CaseError as exc:
+                errors.append(exc)
+                return default
+
+        points, sampled = attempt(lambda: self._points(variables), ((), 0))
+        directions = attempt(lambda: self._vectors("directions", n, normalise=True), ())
+        tangents = attempt(lambda: self._vectors("tangents", n, normalise=False), ())
+        cotangents = attempt(lambda: self._vectors("cotangents", len(outputs), normalise=False), ())
         order = t.get("order", 1)
-        if order not in (1, 2) or isinstance(order, bool):
-            raise self.error("order", f"must be 1 or 2, got {_q(order)}")
+        if order not in range(1, MAX_ORDER + 1) or isinstance(order, bool):
+            errors.append(self.error("order", f"must be a whole number from 1 to {MAX_ORDER}, got {_q(order)}"))
+            order = 1
         expect_text = t.get("expect", "pass")
         try:
             expect = Expect(expect_text)
         except ValueError:
             choices = [e.value for e in Expect]
-            raise self.error(
+            errors.append(self.error(
                 "expect", f"must be one of {choices}, got {_q(expect_text)}{nearest(str(expect_text), choices)}"
-            ) from None
-        case_shape = _CaseShape(variables, len(outputs), scalar, len(directions), len(tangents), len(cotangents), order)
-        claims = self._claims(names, case_shape, single_point=len(points) == 1)
-        if expect is Expect.MISMATCH and not claims:
-            raise self.error("expect", "'mismatch' needs at least one claim to be wrong")
-        descent = self._descent(names, n, scalar)
+            ))
+            expect = Expect.PASS
+        case_shape = _CaseShape(variables, len(outputs), scalar, len(directions), len(tangents), len(cotangents),
+                                order, lets=tuple(name for name, _ in lets), name=self.fname,
+                                dependent=self.implicit.dependent if self.implicit else None)
+        claims = self._claims(names, case_shape, single_point=len(points) == 1, errors=errors)
+        if expect is Expect.MISMATCH and not claims and not errors:
+            errors.append(self.error("expect", "'mismatch' needs at least one claim to be wrong"))
+        descent = attempt(lambda: self._descent(names, n, scalar), None)
+        if order > 2:
+            attempt(lambda: self._higher_orders(order, scalar), None)
+        if self.implicit is not None:
+            attempt(lambda: self.implicit.check_points(self, points), None)
+        if errors:
+            raise CaseErrors(errors)
         return Case(
             id=self.case_id, path=self.path, title=title, variables=variables, lets=lets,
             data={k: v for k, v in names.items() if k in t.get("data", {})},
             f_text=f_text, outputs=outputs, scalar=scalar, points=points, sampled=sampled,
             directions=directions, tangents=tangents, cotangents=cotangents, order=order,
             expect=expect, claims=claims, descent=descent, names=names,
+            partials=tuple(self.partials), name=self.fname,
         )
+
+    def partial(self, field: str, key: LeibnizKey) -> tuple[int, Partial, tuple[int, ...]]:
+        """The index of the ``Partial`` a Leibniz key names (made once), and its claim's shape."""
+        partial, shape = build_partial(self, field, key)
+        for index, known in enumerate(self.partials):
+            if (known.outputs, known.nodes, known.wrt) == (partial.outputs, partial.nodes, partial.wrt):
+                return index, known, shape
+        self.partials.append(partial)
+        return len(self.partials) - 1, partial, shape
+
+    def _higher_orders(self, order: int, scalar: bool) -> None:
+        """``order = 3`` or ``4``: every distinct partial of those orders (f smooth: any order of
+        the variables gives the same value, so one per multiset)."""
+        scalars = [s.name for s in (sym for v in self.variables for sym in v.symbols)]
+        if not scalar:
+            raise self.error("order", "orders above 2 need a scalar function")
+        if len(scalars) > MAX_HIGHER_INPUTS:
+            raise self.error("order", f"orders above 2 need at most {MAX_HIGHER_INPUTS} scalar inputs, got {len(scalars)}")
+        for k in range(3, order + 1):
+            for combo in itertools.combinations_with_replacement(range(len(scalars)), k):
+                self.partial("order", LeibnizKey("", "", tuple(scalars[j] for j in combo)))
+
+    def _function_name(self, names: Mapping[str, object]) -> str:
+        """What claim keys call the function ("dJ/da"); used only there, so "E" is fine."""
+        name = self.table.get("name", "f")
+        if not isinstance(name, str) or not NAME_RE.match(name) or "__" in name:
+            raise self.error("name", f"{_q(name)} must be letters, digits and '_' starting with a letter, no '__'")
+        if name in names or name in dict(self.table.get("let", {}) if isinstance(self.table.get("let"), dict) else {}):
+            raise self.error("name", f"{_q(name)} is already a variable, constant or intermediate of this case")
+        return name
 
     def _check_id(self) -> None:
         case_id = self.table.get("id")
@@ -204,6 +291,7 @@ class _CaseBuilder:
             raise self.error("f", f"must be an expression or a list of expressions, got {_q(f)}")
         if len(outputs) > MAX_OUTPUTS:
             raise self.error("f", f"more than {MAX_OUTPUTS} outputs (the limit)")
+        self.f_shape = () if scalar else shape_of(value) if isinstance(f, str) else (len(outputs),)
         symbols = {s for v in names.values() if isinstance(v, (sympy.Symbol, np.ndarray)) for s in _symbols_of(v)}
         for out in outputs:
             stray = {s for s in out.free_symbols if s not in symbols}
@@ -336,14 +424,19 @@ class _CaseBuilder:
         return Descent(rate, start, steps)  # type: ignore[arg-type]
 
     # claims ------------------------------------------------------------------------------
-    def _claims(self, names: Mapping[str, object], shape: _CaseShape, *, single_point: bool) -> tuple[ClaimEntry, ...]:
+    def _claims(self, names: Mapping[str, object], shape: _CaseShape, *, single_point: bool,
+                errors: list[CaseError]) -> tuple[ClaimEntry, ...]:
         raw = self.table.get("claims", {})
         if not isinstance(raw, dict):
-            raise self.error("claims", f"must be a table of claims, got {_q(raw)}")
+            errors.append(self.error("claims", f"must be a table of claims, got {_q(raw)}"))
+            return ()
         entries: list[ClaimEntry] = []
         for key, value in raw.items():
             field = f"claims.{key}"
-            if not single_point and _has_bare_number(value):
-                raise self.error(field, "a number claim needs a case with exactly one point; use an expression")
-            entries.extend(_ClaimReader(self, field, key, value, names, shape).read())
+            try:
+                if not single_point and _has_bare_number(value):
+                    raise self.error(field, "a number claim needs a case with exactly one point; use an expression")
+                entries.extend(_ClaimReader(self, field, key, value, names, shape).read())
+            except CaseError as exc:
+                errors.append(exc)
         return tuple(entries)

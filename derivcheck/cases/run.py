@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 
 from derivcheck.cases.loader import stable_seed
+from derivcheck.cases.partial_rows import partial_rows, plans
 from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
 from derivcheck.engines import exact as symbolic
 from derivcheck.engines import numeric as finite_diff
@@ -63,7 +64,7 @@ def _status(case: Case, rows: Sequence[Row], verdict: Verdict, steepest: Sequenc
     bad_steepest = [s for s in steepest if not s.ok]
     if engine_wrong:
         r = engine_wrong[0]
-        return Status.FAILED, f"{r.label} at point {r.point}: {', '.join(s.value for s in r.wrong)} wrong; {r.note}"
+        return Status.FAILED, _joined(f"{r.label} at point {r.point}: {', '.join(s.value for s in r.wrong)} wrong", r.note)
     if bad_steepest:
         s = bad_steepest[0]
         return Status.FAILED, f"steepest-ascent check failed at point {s.point}: {s.note}"
@@ -81,7 +82,12 @@ def _status(case: Case, rows: Sequence[Row], verdict: Verdict, steepest: Sequenc
     if verdict is Verdict.PASS:
         return Status.OK, ""
     r = next(r for r in rows if r.verdict is verdict)
-    return Status.FAILED, f"{r.label} at point {r.point}: {verdict.value}; {r.note}"
+    return Status.FAILED, _joined(f"{r.label} at point {r.point}: {verdict.value}", r.note)
+
+
+def _joined(*parts: str) -> str:
+    """Parts of a message joined by '; ', the empty ones left out (no bare separator)."""
+    return "; ".join(p for p in parts if p)
 
 
 class _Runner:
@@ -97,8 +103,9 @@ class _Runner:
         self.claims: dict[tuple[Quantity, tuple[int, ...]], list[ClaimEntry]] = {}
         for claim in case.claims:
             self.claims.setdefault((claim.quantity, claim.index), []).append(claim)
+        self.plans = plans(case) if case.partials else []
         self.in_labels = case.input_labels
-        self.out_labels = ("f",) if case.scalar else tuple(f"f{i}" for i in range(case.n_outputs))
+        self.out_labels = (case.name,) if case.scalar else tuple(f"{case.name}{i}" for i in range(case.n_outputs))
 
     def run(self) -> tuple[list[Row], list[Steepest]]:
         rows: list[Row] = []
@@ -192,6 +199,8 @@ class _Runner:
                     ))
         if hessian_wanted:
             rows.extend(self._hessian_rows(k, subs, x, ad.hessian, zero_scale))
+        if self.plans:
+            rows.extend(partial_rows(self.plans, k, point, subs, self._judge))
         # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
         steepest = self._steepest(k, x, exact_j, ad.forward[0]) if case.scalar and not kinked else None
         return rows, steepest
@@ -286,7 +295,8 @@ class _Runner:
     def _judge(self, quantity: Quantity, k: int, index: tuple[int, ...], label: str, exact: object, subs: dict, *,
                reverse: float | None = None, forward: float | None = None,
                numeric: tuple[float, float, str], one_sided: tuple | None, scale: float,
-               expr: sympy.Expr | Callable[[], sympy.Expr] | None = None) -> Row:
+               expr: sympy.Expr | Callable[[], sympy.Expr] | None = None,
+               float_point: dict | None = None) -> Row:
         left = right = sided_err = None
         if one_sided is not None:
             left, right, sided_err = (float(v) for v in one_sided)
@@ -304,7 +314,8 @@ class _Runner:
         if expr is not None and _rounding_doubt(row):
             # only now is the size of the entry's terms worth a walk: they may cancel, and the
             # inputs torch received are the binary numbers nearest the case's exact ones
-            size = self.term_size(expr() if callable(expr) else expr)
+            expr = expr() if callable(expr) else expr
+            size = term_size(expr, float_point) if float_point is not None else self.term_size(expr)
             if size > scale:
                 row = judge(dataclasses.replace(entry, term_size=size))
         return row

@@ -197,3 +197,32 @@ def autograd_at(
         vjp=np.array(vjps, dtype=np.float64).reshape(len(cotangents), n),
         hessian=hess,
     )
+
+
+def partials_at(fn: Compiled, point: np.ndarray, wrt: Sequence[Sequence[int]]) -> np.ndarray:
+    """Derivatives of every output of ``fn`` by index sequences, by nested reverse mode.
+
+    A sequence is in Leibniz order: ``(j, k)`` is d/dx_j (d/dx_k f), the last index applied first.
+    Returns an ``(m, len(wrt))`` float64 array.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y", real=True)
+    >>> fn = compile_torch([x, y], [x**3 * y])
+    >>> partials_at(fn, np.array([2.0, 5.0]), [(0, 0, 1), (0,)]).tolist()
+    [[12.0, 60.0]]
+    """
+    from torch.func import jacrev
+
+    x = torch.tensor(point, dtype=torch.float64)
+    m = len(fn.outputs)
+    out = np.full((m, len(wrt)), np.nan)
+    for order in sorted({len(seq) for seq in wrt}):
+        g: Callable[[Tensor], Tensor] = fn
+        for _ in range(order):
+            g = jacrev(g)
+        tensor = g(x).detach().numpy()  # [i, a1, ..., ak]: d/dx_ak ... d/dx_a1 f_i
+        for d, seq in enumerate(wrt):
+            if len(seq) == order:
+                out[:, d] = tensor[(slice(None), *reversed(tuple(seq)))]
+    return out

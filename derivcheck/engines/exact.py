@@ -103,6 +103,20 @@ def _diff(expr: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
     return derivative
 
 
+def derive_sequence(expr: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> sympy.Expr:
+    """``expr`` differentiated by ``symbols`` in Leibniz order: the last one first.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y", real=True)
+    >>> derive_sequence(x**3 * y**2, [x, x, y])
+    12*x*y
+    """
+    for symbol in reversed(list(symbols)):
+        expr = _diff(_as_real(expr), symbol) if symbol in expr.free_symbols else sympy.Integer(0)
+    return expr
+
+
 def derive_case(case: Case, *, order: int | None = None) -> Symbolic:
     """``derive`` for a loaded case, with second derivatives when it asks for them."""
     wants_hessian = case.order >= 2 or any(c.quantity is Quantity.HESSIAN for c in case.claims)

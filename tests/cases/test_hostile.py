@@ -298,7 +298,7 @@ def test_malformed_files_name_the_file_and_the_place(text, message):
         ('vars = ["x[2]"]\nf = "sum(x)"\nat = { x = 1 }', "at.x", r"has shape \(\), but the variable has shape \(2,\)"),
         ('vars = ["x"]\nf = "x"\nat = { x = "1.5x" }', "at.x", r"expected a number or a constant expression, got '1.5x'"),
         ('vars = ["x"]\nf = "x"\nat = { x = nan }', "at.x", r"expected a finite number, got nan"),
-        ('vars = ["x"]\nf = "x"\nat = { x = 1 }\norder = "2"', "order", r"must be 1 or 2, got '2'"),
+        ('vars = ["x"]\nf = "x"\nat = { x = 1 }\norder = "2"', "order", r"must be a whole number from 1 to 4, got '2'"),
         ('vars = ["x[2]"]\nf = "sum(x)"\nat = { x = [1, 2] }\nclaims = { grad = ["1", "1", "1"] }', "claims.grad",
          r"has shape \(3,\), expected \(2,\)"),
     ],

@@ -1,0 +1,3 @@
+DERIVED_KEYS = ()
+def derived_claims(reader, key):
+    raise reader.error("x")
