@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
+from sympy.core.relational import Relational
 
 from derivcheck.engines.exact_eval import Failure, Point, Unsupported
 from derivcheck.errors import EvaluationError
@@ -210,6 +211,8 @@ def kinks(outputs: Sequence[sympy.Expr], subs: dict) -> list[sympy.Expr]:
             seen.add(node)
             if isinstance(node, KINKED) and _switches_here(node, point):
                 found.append(node)
+            elif isinstance(node, sympy.Piecewise) and _on_switching_set(node, point):
+                found.append(node)
             stack.extend(reversed(node.args))
     return found
 
@@ -222,6 +225,16 @@ def _switches_here(node: sympy.Expr, subs: dict) -> bool:
         return extreme is not None and sum(1 for v in values if v is not None and (v - extreme).is_zero) > 1
     value = _value_or_none(args[0], subs)
     return value is not None and bool(value.is_zero)
+
+
+def _on_switching_set(node: sympy.Piecewise, point: Point) -> bool:
+    """Whether a where()'s condition sits exactly on its boundary here (lhs = rhs)."""
+    for _, condition in node.args:  # type: ignore[attr-defined]
+        for relation in condition.atoms(Relational) if not isinstance(condition, Relational) else [condition]:
+            value = _value_or_none(relation.lhs - relation.rhs, point)
+            if value is not None and value.is_zero:
+                return True
+    return False
 
 
 def _value_or_none(expr: sympy.Expr, subs: dict) -> sympy.Float | None:
