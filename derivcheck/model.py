@@ -37,6 +37,13 @@ class Quantity(enum.Enum):
     #: or 4, or at a node of the graph): ``(p, i, d)`` is output i of ``Case.partials[p]`` by its
     #: d-th denominator entry
     PARTIAL = "partial"
+    #: quantities built from the Jacobian or Hessian, index ``(0,)`` or ``(j,)`` for a vector:
+    DET = "det"  # determinant of a square Jacobian
+    MAX_RATE = "max_rate"  # |grad f|, the largest directional derivative
+    MAX_DIRECTION = "max_direction"  # grad f / |grad f|, the direction of steepest ascent
+    LAPLACIAN = "laplacian"  # the trace of the Hessian
+    DIVERGENCE = "divergence"  # the trace of a square Jacobian
+    CURL = "curl"  # of a 3-D vector field
 
 
 @dataclass(frozen=True)

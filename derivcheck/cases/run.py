@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy
 
+from derivcheck.cases import derived
 from derivcheck.cases.loader import stable_seed
 from derivcheck.cases.partial_rows import partial_rows, plans
 from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
@@ -104,6 +105,8 @@ class _Runner:
         for claim in case.claims:
             self.claims.setdefault((claim.quantity, claim.index), []).append(claim)
         self.plans = plans(case) if case.partials else []
+        self.derived = {q: derived.symbolic(q, self.symbolic.jacobian, self.symbolic.hessian)
+                        for q in derived.wanted(case.claims)}
         self.in_labels = case.input_labels
         self.out_labels = (case.name,) if case.scalar else tuple(f"{case.name}{i}" for i in range(case.n_outputs))
 
@@ -201,6 +204,8 @@ class _Runner:
             rows.extend(self._hessian_rows(k, subs, x, ad.hessian, zero_scale))
         if self.plans:
             rows.extend(partial_rows(self.plans, k, point, subs, self._judge))
+        if self.derived:
+            rows.extend(self._derived_rows(k, subs, x, ad, num_j, zero_scale))
         # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
         steepest = self._steepest(k, x, exact_j, ad.forward[0]) if case.scalar and not kinked else None
         return rows, steepest
@@ -225,6 +230,29 @@ class _Runner:
                         numeric=(num_h.value[j, l], num_h.error[j, l], num_h.method[j, l]),
                         one_sided=None, scale=scale, expr=self.symbolic.hessian[i, j, l],
                     ))
+        return rows
+
+    def _derived_rows(self, k: int, subs: dict, x: np.ndarray, ad: object, num_j: object, zero_scale: float) -> list[Row]:
+        rows = []
+        for quantity, exprs in self.derived.items():
+            exact = self._exact_array(np.array(exprs, dtype=object), subs)
+            if quantity is Quantity.LAPLACIAN:
+                num_h = finite_diff.hessian(lambda p: self.compiled.numpy(p)[:, :1], x)
+                numeric = derived.numeric(quantity, num_h.value, num_h.error)
+                reverse, forward = None, derived.autograd(quantity, None, ad.hessian)  # type: ignore[attr-defined]
+                method = "from numeric Hessian"
+            else:
+                numeric = derived.numeric(quantity, num_j.value, num_j.error)  # type: ignore[attr-defined]
+                reverse = derived.autograd(quantity, ad.reverse, None)  # type: ignore[attr-defined]
+                forward = derived.autograd(quantity, ad.forward, None)  # type: ignore[attr-defined]
+                method = "from numeric Jacobian"
+            scale = _scale(exact, np.array([v for v, _ in numeric]), zero_scale)
+            for j, expr in enumerate(exprs):
+                rows.append(self._judge(
+                    quantity, k, (j,), derived.label(quantity, j, self.case.name, self.in_labels), exact[j], subs,
+                    reverse=None if reverse is None else reverse[j], forward=None if forward is None else forward[j],
+                    numeric=(numeric[j][0], numeric[j][1], method), one_sided=None, scale=scale, expr=expr,
+                ))
         return rows
 
     def _steepest(self, k: int, x: np.ndarray, exact_j: np.ndarray, forward: np.ndarray) -> Steepest | None:

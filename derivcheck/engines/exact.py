@@ -120,7 +120,7 @@ def derive_sequence(expr: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> sympy.
 
 def derive_case(case: Case, *, order: int | None = None) -> Symbolic:
     """``derive`` for a loaded case, with second derivatives when it asks for them."""
-    wants_hessian = case.order >= 2 or any(c.quantity is Quantity.HESSIAN for c in case.claims)
+    wants_hessian = case.order >= 2 or any(c.quantity in (Quantity.HESSIAN, Quantity.LAPLACIAN) for c in case.claims)
     return derive(case.symbols, case.outputs, order=order or (2 if wants_hessian else 1))
 
 
