@@ -253,7 +253,13 @@ def wrong_claims_section(cm: CaseMath, result: CaseResult) -> str | None:
                 continue
             seen.add(entry.index)
             shown += 1
-            correct = correct_expression(cm, entry)
+            try:
+                correct = correct_expression(cm, entry)
+            except (KeyError, ValueError):  # a quantity with no expression here (Leibniz, det, ...): the values
+                claimed = next((c.value for c in row.claims if c.key == key), None)
+                parts.append(f"- entry {code(row.label)}: at point {row.point + 1} the claim gives {_number(claimed)}, "
+                             f"the exact value is {_number(row.exact)}.")
+                continue
             lines = [f"- entry {code(row.label)}:"]
             tex_claim, tex_correct = latex(entry.expr), latex(sympy.simplify(correct) if sympy.count_ops(correct) < 60 else correct)
             if len(tex_claim) + len(tex_correct) < 1200:
