@@ -44,6 +44,8 @@ class Quantity(enum.Enum):
     LAPLACIAN = "laplacian"  # the trace of the Hessian
     DIVERGENCE = "divergence"  # the trace of a square Jacobian
     CURL = "curl"  # of a 3-D vector field
+    #: the dependent variable of an implicit case by its d-th sequence (``Implicit.sequences``): ``(d,)``
+    IMPLICIT = "implicit"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,21 @@ class Partial:
     labels: tuple[tuple[str, ...], ...]  # [output][denominator entry]
 
 
+@dataclass(frozen=True, eq=False)
+class Implicit:
+    """A curve or surface F = 0 that defines one variable (``dependent``) by the others.
+
+    Its derivatives follow from the total derivative D_j g = g_j + g_y y_j with y_j = -F_j / F_y,
+    applied in Leibniz order (the rightmost variable first).
+    """
+
+    text: str
+    function: sympy.Expr  # F
+    dependent: int  # index of the dependent variable among the case's symbols
+    sequences: tuple[tuple[int, ...], ...]  # each derivative asked: independent indices, as written
+    labels: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Descent:
     """Gradient descent a teacher wants shown: w <- w - rate * grad f(w)."""
@@ -142,6 +159,7 @@ class Case:
     names: Mapping[str, object] = field(repr=False)  # vars, data and lets, for later parsing
     partials: tuple[Partial, ...] = ()  # higher-order and node derivatives, claimed or asked by order
     name: str = "f"  # what the numerator of a claim key may call the function
+    implicit: Implicit | None = None  # a case given by F = 0 rather than by f
 
     @property
     def symbols(self) -> tuple[sympy.Symbol, ...]:

@@ -119,7 +119,7 @@ class _CaseBuilder:
         lets = self._lets(names)
         self.variables, self.names, self.lets = variables, names, lets
         self.implicit = read_implicit(self, names)
-        f_text, outputs, scalar = self.implicit.function if self.implicit else self._function(names)
+        f_text, outputs, scalar = self.implicit.function_triple if self.implicit else self._function(names)
         self.f_text, self.outputs = f_text, outputs
         self.partials: list[Partial] = []
         n = sum(v.size for v in variables)
@@ -168,6 +168,7 @@ class _CaseBuilder:
             directions=directions, tangents=tangents, cotangents=cotangents, order=order,
             expect=expect, claims=claims, descent=descent, names=names,
             partials=tuple(self.partials), name=self.fname,
+            implicit=self.implicit.model() if self.implicit else None,
         )
 
     def partial(self, field: str, key: LeibnizKey) -> tuple[int, Partial, tuple[int, ...]]:

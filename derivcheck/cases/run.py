@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 
 from derivcheck.cases import derived
+from derivcheck.cases.implicit_rows import ImplicitPlan
 from derivcheck.cases.loader import stable_seed
 from derivcheck.cases.partial_rows import partial_rows, plans
 from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
@@ -105,6 +106,7 @@ class _Runner:
         for claim in case.claims:
             self.claims.setdefault((claim.quantity, claim.index), []).append(claim)
         self.plans = plans(case) if case.partials else []
+        self.implicit = ImplicitPlan(case) if case.implicit is not None else None
         self.derived = {q: derived.symbolic(q, self.symbolic.jacobian, self.symbolic.hessian)
                         for q in derived.wanted(case.claims)}
         self.in_labels = case.input_labels
@@ -206,6 +208,8 @@ class _Runner:
             rows.extend(partial_rows(self.plans, k, point, subs, self._judge))
         if self.derived:
             rows.extend(self._derived_rows(k, subs, x, ad, num_j, zero_scale))
+        if self.implicit is not None:
+            rows.extend(self.implicit.rows(k, x, subs, self._judge))
         # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
         steepest = self._steepest(k, x, exact_j, ad.forward[0]) if case.scalar and not kinked else None
         return rows, steepest
