@@ -17,10 +17,12 @@ from derivcheck.cases import derived
 from derivcheck.cases.implicit_rows import ImplicitPlan
 from derivcheck.cases.loader import stable_seed
 from derivcheck.cases.partial_rows import partial_rows, plans
+from derivcheck.cases.switching import by_definition
 from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
 from derivcheck.engines import exact as symbolic
 from derivcheck.engines import numeric as finite_diff
 from derivcheck.engines.autograd import autograd_at, compile_torch
+from derivcheck.engines.definition import on_switching_set
 from derivcheck.engines.rounding import term_size
 from derivcheck.errors import CaseError, EvaluationError
 from derivcheck.language.parser import to_float
@@ -210,6 +212,8 @@ class _Runner:
             rows.extend(self._derived_rows(k, subs, x, ad, num_j, zero_scale))
         if self.implicit is not None:
             rows.extend(self.implicit.rows(k, x, subs, self._judge))
+        if on_switching_set(kinked):
+            rows = by_definition(case, point, rows)
         # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
         steepest = self._steepest(k, x, exact_j, ad.forward[0]) if case.scalar and not kinked else None
         return rows, steepest
