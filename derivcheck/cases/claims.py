@@ -16,8 +16,9 @@ from derivcheck.cases.implicit import implicit_claims
 from derivcheck.cases.leibniz import KeyError_, LeibnizKey, looks_like_leibniz, parse_key
 from derivcheck.cases.quoting import _q, nearest
 from derivcheck.errors import CaseError, ExpressionError
+from derivcheck.language.constants import to_exact
 from derivcheck.language.limits import LIMITS
-from derivcheck.language.parser import is_array, to_exact
+from derivcheck.language.parser import is_array
 from derivcheck.model import ClaimEntry, Partial, Quantity, Variable
 
 CLAIM_KINDS = ("grad", "jacobian", "hessian", "directional", "jvp", "vjp", "det", "max_rate", "max_direction",

@@ -17,7 +17,8 @@ from derivcheck.cases.quoting import _q, nearest
 from derivcheck.engines import exact as symbolic
 from derivcheck.engines.rounding import term_size
 from derivcheck.errors import EvaluationError
-from derivcheck.language.parser import is_array, to_float
+from derivcheck.language.constants import to_float
+from derivcheck.language.parser import is_array
 from derivcheck.model import ClaimEntry, Implicit, Quantity
 
 #: a point is on F = 0 when |F| is below this times the size of F's terms there

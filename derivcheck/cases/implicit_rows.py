@@ -99,7 +99,7 @@ class ImplicitPlan:
                 return d[j] + d[dep] * slope(j)(z)
             return fn
 
-        g: Callable[[torch.Tensor], torch.Tensor] = lambda z: z[dep]  # noqa: E731
+        g: Callable[[torch.Tensor], torch.Tensor] = lambda z: z[dep]
         for j in reversed(list(sequence)):
             g = along(g, j)
         return float(g(torch.tensor(x, dtype=torch.float64)))

@@ -72,7 +72,7 @@ def parse_key(key: str, names: Sequence[str]) -> LeibnizKey:
         shown = " or ".join("".join(f"d{n}" for n in r) for r in sorted(fitting))
         raise KeyError_(f"{_q(key)} is ambiguous: it reads as {shown}")
     if readings:
-        got = sorted(len(r) for r in readings)[0]
+        got = min(len(r) for r in readings)
         raise KeyError_(f"{_q(key)} says order {order}, but its denominator has order {got}")
     single = match.group("denominator")[1:] if match.group("denominator").startswith("d") else ""
     if order == 1 and single and "d" not in single[1:]:

@@ -18,8 +18,9 @@ from derivcheck.cases.leibniz import MAX_ORDER, LeibnizKey
 from derivcheck.cases.partials import build_partial
 from derivcheck.cases.quoting import _q, _short, nearest
 from derivcheck.errors import CaseError, ExpressionError
+from derivcheck.language.constants import to_exact, to_float
 from derivcheck.language.limits import Budget
-from derivcheck.language.parser import RESERVED, is_array, parse, shape_of, to_exact, to_float, to_number
+from derivcheck.language.parser import RESERVED, is_array, parse, shape_of, to_number
 from derivcheck.model import Case, ClaimEntry, Descent, Expect, Partial, Variable
 
 MAX_INPUTS = 400
@@ -124,7 +125,7 @@ class _CaseBuilder:
         self.partials: list[Partial] = []
         n = sum(v.size for v in variables)
 
-        def attempt(read, default):  # noqa: ANN001, ANN202 - a local collector
+        def attempt(read, default):
             try:
                 return read()
             except CaseError as exc:

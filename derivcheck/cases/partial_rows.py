@@ -26,7 +26,7 @@ from derivcheck.engines import numeric as finite_diff
 from derivcheck.engines.autograd import Compiled, compile_torch, partials_at
 from derivcheck.engines.exact_eval import Point
 from derivcheck.errors import EvaluationError
-from derivcheck.language.parser import to_float
+from derivcheck.language.constants import to_float
 from derivcheck.model import Case, Partial, Quantity
 from derivcheck.verdict import Row
 

@@ -17,15 +17,15 @@ from derivcheck.cases import derived
 from derivcheck.cases.implicit_rows import ImplicitPlan
 from derivcheck.cases.loader import stable_seed
 from derivcheck.cases.partial_rows import partial_rows, plans
-from derivcheck.cases.switching import by_definition
 from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
+from derivcheck.cases.switching import by_definition
 from derivcheck.engines import exact as symbolic
 from derivcheck.engines import numeric as finite_diff
 from derivcheck.engines.autograd import autograd_at, compile_torch
 from derivcheck.engines.definition import on_switching_set
 from derivcheck.engines.rounding import term_size
 from derivcheck.errors import CaseError, EvaluationError
-from derivcheck.language.parser import to_float
+from derivcheck.language.constants import to_float
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity
 from derivcheck.verdict import ROUNDING_FLOOR, ClaimValue, Entry, Row, Source, Verdict, judge, overall
 

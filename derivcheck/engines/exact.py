@@ -209,9 +209,9 @@ def kinks(outputs: Sequence[sympy.Expr], subs: dict) -> list[sympy.Expr]:
             if node in seen:
                 continue
             seen.add(node)
-            if isinstance(node, KINKED) and _switches_here(node, point):
-                found.append(node)
-            elif isinstance(node, sympy.Piecewise) and _on_switching_set(node, point):
+            switches = (isinstance(node, KINKED) and _switches_here(node, point)) or (
+                isinstance(node, sympy.Piecewise) and _on_switching_set(node, point))
+            if switches:
                 found.append(node)
             stack.extend(reversed(node.args))
     return found

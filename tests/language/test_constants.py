@@ -8,7 +8,7 @@ import pytest
 import sympy
 
 from derivcheck.errors import ExpressionError
-from derivcheck.language.parser import to_exact, to_float
+from derivcheck.language.constants import to_exact, to_float
 
 
 @pytest.mark.parametrize("text, expected", [
