@@ -68,6 +68,10 @@ def verification_section(result: CaseResult, case: Case | None = None) -> str:
         rows = [r for r in result.rows if r.quantity is quantity]
         if rows:
             parts.append(f"**{_QUANTITY_TITLE[quantity]}**\n\n" + _rows_table(rows))
+    known = (*_QUANTITY_TITLE, Quantity.JVP, Quantity.VJP)
+    others = [r for r in result.rows if r.quantity not in known]  # Leibniz, graph nodes, det, curl, ...
+    if others:
+        parts.append("**Other derivatives claimed or asked**\n\n" + _rows_table(others))
     products = products_table(
         result.rows, case.tangents if case else (), case.cotangents if case else ()
     )

@@ -42,3 +42,5 @@ def test_new_quantities_and_where_are_shown_generically(tmp_path: Path) -> None:
     text = Path(out).read_text(encoding="utf-8")
     assert "entry `dv/db`: at point 1 the claim gives 3, the exact value is 2." in text
     assert "entry `|grad f|`: at point 1 the claim gives 3" in text
+    assert text.count("**Other derivatives claimed or asked**") == 2  # dJ/du, dv/db; |grad f|
+    assert "| `dJ/du` |" in text
