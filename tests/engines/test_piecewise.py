@@ -50,3 +50,9 @@ def test_torch_differentiates_the_branch_that_holds() -> None:
 def test_term_size_follows_the_branch_that_holds() -> None:
     f = parse("where(x < 1, 3*x - 2, 100*x)", {"x": x})
     assert term_size(f, {x: 2 / 3}) == 4.0
+
+
+def test_conditions_on_irrational_constants_are_decided_exactly() -> None:
+    # sin(pi/4) == sqrt(2)/2 holds exactly; a float comparison could go either way
+    f = parse("where(sin(x) == sqrt(2)/2, 1, 2) + where(cos(x) < sqrt(2)/2, 10, 20)", {"x": x})
+    assert float(evaluate(f, substitution([x], [sympy.pi / 4]))) == 21.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from derivcheck.errors import ExpressionError
 from derivcheck.language.parser import parse
@@ -57,3 +59,10 @@ def test_where_is_element_wise_over_arrays() -> None:
 def test_misuse_is_one_clear_error(text: str, message: str) -> None:
     with pytest.raises(ExpressionError, match=message):
         parse(text, NAMES)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(-20, 20), st.integers(-20, 20), st.integers(-4, 4).filter(lambda s: s != 0))
+def test_a_sum_over_range_is_the_sum_written_out(start: int, stop: int, step: int) -> None:
+    written = sum((x + k) ** 2 for k in range(start, stop, step))
+    assert sympy.expand(parse(f"sum((x + k)**2 for k in range({start}, {stop}, {step}))", NAMES) - written) == 0
