@@ -14,7 +14,7 @@ import sympy
 
 from derivcheck.cases.claims import _CaseShape, _ClaimReader, _constant, _has_bare_number, _nested_shape, _symbols_of
 from derivcheck.cases.implicit import read_implicit
-from derivcheck.cases.leibniz import MAX_ORDER, LeibnizKey
+from derivcheck.cases.leibniz import MAX_ORDER, LeibnizKey, leibniz_label
 from derivcheck.cases.partials import build_partial
 from derivcheck.cases.quoting import _q, _short, nearest
 from derivcheck.errors import CaseError, ExpressionError
@@ -34,7 +34,7 @@ CASE_KEYS = (
     "tangents", "cotangents", "order", "expect", "claims", "descent", "name", "implicit", "dependent",
 )
 #: orders 3 and 4 derive every partial: n**order of them at most
-MAX_HIGHER_INPUTS = 12
+MAX_HIGHER_INPUTS = 6
 MAX_ID_LENGTH = 80
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -189,9 +189,12 @@ class _CaseBuilder:
             raise self.error("order", "orders above 2 need a scalar function")
         if len(scalars) > MAX_HIGHER_INPUTS:
             raise self.error("order", f"orders above 2 need at most {MAX_HIGHER_INPUTS} scalar inputs, got {len(scalars)}")
-        for k in range(3, order + 1):
-            for combo in itertools.combinations_with_replacement(range(len(scalars)), k):
-                self.partial("order", LeibnizKey("", "", tuple(scalars[j] for j in combo)))
+        claimed = {seq for p in self.partials if not p.nodes and p.outputs == self.outputs for seq in p.wrt}
+        for k in range(3, order + 1):  # one Partial per order: torch derives each order's tensor once
+            wrt = tuple(c for c in itertools.combinations_with_replacement(range(len(scalars)), k) if c not in claimed)
+            if wrt:
+                labels = (tuple(leibniz_label(self.fname, [scalars[j] for j in c]) for c in wrt),)
+                self.partials.append(Partial(f"order {k}", self.outputs, (), (), wrt, labels))
 
     def _function_name(self, names: Mapping[str, object]) -> str:
         """What claim keys call the function ("dJ/da"); used only there, so "E" is fine."""

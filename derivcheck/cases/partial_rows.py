@@ -50,15 +50,25 @@ def plans(case: Case) -> list[_Plan]:
     out = []
     for partial in case.partials:
         symbols = (*case.symbols, *partial.nodes)
+        memo: dict[tuple[int, tuple[int, ...]], sympy.Expr] = {}
+
+        def derived(i: int, seq: tuple[int, ...], expr: sympy.Expr) -> sympy.Expr:
+            # the rightmost index is applied first, so a sequence extends its own tail
+            if not seq:
+                return expr
+            if (i, seq) not in memo:
+                memo[(i, seq)] = symbolic.derive_sequence(derived(i, seq[1:], expr), [symbols[seq[0]]])
+            return memo[(i, seq)]
+
         exact = np.empty((len(partial.outputs), len(partial.wrt)), dtype=object)
         for i, expr in enumerate(partial.outputs):
             for d, seq in enumerate(partial.wrt):
-                exact[i, d] = symbolic.derive_sequence(expr, [symbols[j] for j in seq])
+                exact[i, d] = derived(i, tuple(seq), expr)
         lower: dict[tuple[int, ...], Compiled] = {}
         for seq in partial.wrt:
             tail = tuple(seq[1:])
             if tail and tail not in lower:
-                exprs = [symbolic.derive_sequence(expr, [symbols[j] for j in tail]) for expr in partial.outputs]
+                exprs = [derived(i, tail, expr) for i, expr in enumerate(partial.outputs)]
                 lower[tail] = compile_torch(symbols, exprs)
         out.append(_Plan(partial, symbols, exact, compile_torch(symbols, partial.outputs), lower))
     return out
