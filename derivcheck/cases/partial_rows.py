@@ -50,16 +50,7 @@ def plans(case: Case) -> list[_Plan]:
     out = []
     for partial in case.partials:
         symbols = (*case.symbols, *partial.nodes)
-        memo: dict[tuple[int, tuple[int, ...]], sympy.Expr] = {}
-
-        def derived(i: int, seq: tuple[int, ...], expr: sympy.Expr) -> sympy.Expr:
-            # the rightmost index is applied first, so a sequence extends its own tail
-            if not seq:
-                return expr
-            if (i, seq) not in memo:
-                memo[(i, seq)] = symbolic.derive_sequence(derived(i, seq[1:], expr), [symbols[seq[0]]])
-            return memo[(i, seq)]
-
+        derived = _Derivatives(symbols)
         exact = np.empty((len(partial.outputs), len(partial.wrt)), dtype=object)
         for i, expr in enumerate(partial.outputs):
             for d, seq in enumerate(partial.wrt):
@@ -72,6 +63,22 @@ def plans(case: Case) -> list[_Plan]:
                 lower[tail] = compile_torch(symbols, exprs)
         out.append(_Plan(partial, symbols, exact, compile_torch(symbols, partial.outputs), lower))
     return out
+
+
+class _Derivatives:
+    """Derivatives by index sequences, each sharing the work of its tail (the rightmost index is
+    applied first, so a sequence extends its own tail)."""
+
+    def __init__(self, symbols: tuple[sympy.Symbol, ...]) -> None:
+        self.symbols = symbols
+        self.memo: dict[tuple[int, tuple[int, ...]], sympy.Expr] = {}
+
+    def __call__(self, i: int, seq: tuple[int, ...], expr: sympy.Expr) -> sympy.Expr:
+        if not seq:
+            return expr
+        if (i, seq) not in self.memo:
+            self.memo[(i, seq)] = symbolic.derive_sequence(self(i, seq[1:], expr), [self.symbols[seq[0]]])
+        return self.memo[(i, seq)]
 
 
 JudgeFn = Callable[..., Row]
