@@ -128,11 +128,14 @@ class _CaseBuilder:
         def attempt(read, default):
             try:
                 return read()
+            except CaseErrors as exc:
+                errors.extend(exc.errors)
+                return default
             except CaseError as exc:
                 errors.append(exc)
                 return default
 
-        points, sampled = attempt(lambda: self._points(variables), ((), 0))
+        points, sampled = attempt(lambda: self._points(variables), (None, 0))
         directions = attempt(lambda: self._vectors("directions", n, normalise=True), ())
         tangents = attempt(lambda: self._vectors("tangents", n, normalise=False), ())
         cotangents = attempt(lambda: self._vectors("cotangents", len(outputs), normalise=False), ())
@@ -152,13 +155,14 @@ class _CaseBuilder:
         case_shape = _CaseShape(variables, len(outputs), scalar, len(directions), len(tangents), len(cotangents),
                                 order, lets=tuple(name for name, _ in lets), name=self.fname,
                                 dependent=self.implicit.dependent if self.implicit else None)
-        claims = self._claims(names, case_shape, single_point=len(points) == 1, errors=errors)
+        # points that did not load say nothing about number claims: no second error for them
+        claims = self._claims(names, case_shape, single_point=points is None or len(points) == 1, errors=errors)
         if expect is Expect.MISMATCH and not claims and not errors:
             errors.append(self.error("expect", "'mismatch' needs at least one claim to be wrong"))
         descent = attempt(lambda: self._descent(names, n, scalar), None)
         if order > 2:
             attempt(lambda: self._higher_orders(order, scalar), None)
-        if self.implicit is not None:
+        if self.implicit is not None and points:
             attempt(lambda: self.implicit.check_points(self, points), None)
         if errors:
             raise CaseErrors(errors)
@@ -314,11 +318,22 @@ class _CaseBuilder:
             tables = list(at)
         elif at is not None:
             raise self.error("at", f"must be a table of values or a list of them, got {_q(at)}")
-        points = [self._point(i if len(tables) > 1 else None, p, variables) for i, p in enumerate(tables)]
+        errors: list[CaseError] = []  # each point, and the sampling, reported on its own
+        points = []
+        for i, p in enumerate(tables):
+            try:
+                points.append(self._point(i if len(tables) > 1 else None, p, variables))
+            except CaseError as exc:
+                errors.append(exc)
         sample = t.get("sample", 0)
-        if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample <= MAX_POINTS:
-            raise self.error("sample", f"must be a whole number from 0 to {MAX_POINTS}, got {_q(sample)}")
-        points.extend(self._sample(sample, variables))
+        try:
+            if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample <= MAX_POINTS:
+                raise self.error("sample", f"must be a whole number from 0 to {MAX_POINTS}, got {_q(sample)}")
+            points.extend(self._sample(sample, variables))
+        except CaseError as exc:
+            errors.append(exc)
+        if errors:
+            raise errors[0] if len(errors) == 1 else CaseErrors(errors)
         if not points:
             raise self.error("at", "is required (or 'sample' with a 'domain')")
         if len(points) > MAX_POINTS:

@@ -69,3 +69,15 @@ def test_a_claimed_partial_is_not_derived_twice_by_order() -> None:
                '[case.claims]\n"d3/dx2dy" = "12*x**2"\n')
     labels = [label for p in case.partials for label in p.labels[0]]
     assert sorted(labels) == ["d3f/dx2dy", "d3f/dx3", "d3f/dxdy2", "d3f/dy3"]
+
+
+def test_every_error_of_a_case_is_reported_once_each() -> None:
+    _, errors = loads('[[case]]\nid = "Bad-Case"\nvars = ["x", "y"]\nf = "x**2*y"\n'
+                      'at = { x = 1, y = "two" }\ndomain = { x = ["a", 1] }\nsample = 1\norder = 9\n'
+                      '[case.claims]\n"d2/dx" = 2\ngradient = [1, 2]\n')
+    assert len(errors) == 1
+    fields = [e.field for e in errors[0].errors]
+    assert fields == ["id", "at.y", "domain.x", "order", "claims.d2/dx", "claims.gradient"]
+    text = str(errors[0])
+    assert "says order 2, but its denominator has order 1" in text and "did you mean 'grad'?" in text
+    assert "a number claim needs" not in text  # the points did not load: no second error for them
