@@ -38,8 +38,6 @@ class ImplicitReader:
     def function_triple(self) -> tuple[str, tuple[sympy.Expr, ...], bool]:
         return self.text, (self.function,), True
 
-    function_of_case = function_triple
-
     def sequence(self, names: tuple[str, ...]) -> int:
         """The index of a derivative of the dependent variable, added once."""
         by_name = {s.name: j for j, s in enumerate(self.symbols)}
