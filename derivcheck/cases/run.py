@@ -21,8 +21,9 @@ from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
 from derivcheck.cases.switching import by_definition
 from derivcheck.engines import exact as symbolic
 from derivcheck.engines import numeric as finite_diff
-from derivcheck.engines.autograd import autograd_at, compile_torch
+from derivcheck.engines.autograd import AutogradValues, autograd_at, compile_torch
 from derivcheck.engines.definition import on_switching_set
+from derivcheck.engines.numeric import NumericDerivative
 from derivcheck.engines.rounding import term_size
 from derivcheck.errors import CaseError, EvaluationError
 from derivcheck.language.constants import to_float
@@ -240,19 +241,20 @@ class _Runner:
                     ))
         return rows
 
-    def _derived_rows(self, k: int, subs: dict, x: np.ndarray, ad: object, num_j: object, zero_scale: float) -> list[Row]:
+    def _derived_rows(self, k: int, subs: dict, x: np.ndarray, ad: AutogradValues, num_j: NumericDerivative,
+                      zero_scale: float) -> list[Row]:
         rows = []
         for quantity, exprs in self.derived.items():
             exact = self._exact_array(np.array(exprs, dtype=object), subs)
             if quantity is Quantity.LAPLACIAN:
                 num_h = finite_diff.hessian(lambda p: self.compiled.numpy(p)[:, :1], x)
                 numeric = derived.numeric(quantity, num_h.value, num_h.error)
-                reverse, forward = None, derived.autograd(quantity, None, ad.hessian)  # type: ignore[attr-defined]
+                reverse, forward = None, derived.autograd(quantity, None, ad.hessian)
                 method = "from numeric Hessian"
             else:
-                numeric = derived.numeric(quantity, num_j.value, num_j.error)  # type: ignore[attr-defined]
-                reverse = derived.autograd(quantity, ad.reverse, None)  # type: ignore[attr-defined]
-                forward = derived.autograd(quantity, ad.forward, None)  # type: ignore[attr-defined]
+                numeric = derived.numeric(quantity, num_j.value, num_j.error)
+                reverse = derived.autograd(quantity, ad.reverse, None)
+                forward = derived.autograd(quantity, ad.forward, None)
                 method = "from numeric Jacobian"
             scale = _scale(exact, np.array([v for v, _ in numeric]), zero_scale)
             for j, expr in enumerate(exprs):
