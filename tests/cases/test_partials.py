@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sympy
 
 from derivcheck.cases.files import load_file
 from derivcheck.cases.run import Status, run_case
+from derivcheck.language.parser import parse
 from derivcheck.model import Quantity
 from derivcheck.verdict import Source, Verdict
 
@@ -160,3 +162,37 @@ grd = [2]
     assert "'q' is not a variable" in lines[2]
     assert "numerator 'g' is not the function" in lines[3]
     assert errors[0].title == "several mistakes"
+
+
+
+@pytest.mark.parametrize("inner, outer", [
+    ("sin(x*y)", "u**3 + x*u"),
+    ("exp(x) + y**2", "log(u) * y"),
+    ("x/(1 + y**2)", "tanh(u) + sigmoid(u*x)"),
+    ("sqrt(x**2 + y**2)", "u**2 - 2*u*y"),
+])
+def test_node_partials_compose_by_the_chain_rule(tmp_path: Path, inner: str, outer: str) -> None:
+    # J(x, y) = outer(u(x, y), x): dJ/dx = dJ/du du/dx + the partial of outer by x with u held
+    result = run_one(tmp_path, f"""
+[[case]]
+id = "compose"
+name = "J"
+vars = ["x", "y"]
+let = {{ u = "{inner}" }}
+f = "{outer}"
+at = {{ x = "1/2", y = "3/4" }}
+[case.claims]
+"dJ/du" = "0"
+"du/dx" = "0"
+""")
+    rows = {r.label: r for r in result.rows}
+    x, y, u = sympy.symbols("x y u", real=True)
+    point = {x: sympy.Rational(1, 2), y: sympy.Rational(3, 4)}
+    u_value = parse(inner, {"x": x, "y": y}).subs(point)
+    held = float(sympy.diff(parse(outer, {"x": x, "y": y, "u": u}), x).subs({u: u_value, **point}).evalf(30))
+    total, via_node = rows["dJ/dx"].exact, rows["dJ/du"].exact * rows["du/dx"].exact
+    assert abs(total - (via_node + held)) <= 1e-12 * max(1.0, abs(total))
+    for label in ("dJ/du", "du/dx"):
+        row = rows[label]
+        assert abs(row.reverse - row.exact) <= 1e-12 * max(1.0, abs(row.exact))
+        assert abs(row.numeric - row.exact) <= 1e-8 * max(1.0, abs(row.exact))
