@@ -33,6 +33,19 @@ class Quantity(enum.Enum):
     DIRECTIONAL = "directional"
     JVP = "jvp"
     VJP = "vjp"
+    #: a derivative named in Leibniz notation that the Jacobian and Hessian do not hold (order 3
+    #: or 4, or at a node of the graph): ``(p, i, d)`` is output i of ``Case.partials[p]`` by its
+    #: d-th denominator entry
+    PARTIAL = "partial"
+    #: quantities built from the Jacobian or Hessian, index ``(0,)`` or ``(j,)`` for a vector:
+    DET = "det"  # determinant of a square Jacobian
+    MAX_RATE = "max_rate"  # |grad f|, the largest directional derivative
+    MAX_DIRECTION = "max_direction"  # grad f / |grad f|, the direction of steepest ascent
+    LAPLACIAN = "laplacian"  # the trace of the Hessian
+    DIVERGENCE = "divergence"  # the trace of a square Jacobian
+    CURL = "curl"  # of a 3-D vector field
+    #: the dependent variable of an implicit case by its d-th sequence (``Implicit.sequences``): ``(d,)``
+    IMPLICIT = "implicit"
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,39 @@ class ClaimEntry:
     text: str  # what the file said for this entry (or for the whole claim)
 
 
+@dataclass(frozen=True, eq=False)
+class Partial:
+    """A derivative named in Leibniz notation beyond the Jacobian and Hessian: of order 3 or 4,
+    or through the graph at a ``let`` intermediate ("dJ/du", "du/da").
+
+    Its numerator's entries are functions of the case's symbols and of ``nodes``, symbols that
+    stand for the denominator's intermediate (so everything downstream of it is recomputed from
+    it, everything else held): the derivative is the sum over paths of products of local partials.
+    """
+
+    key: str  # as written in the file
+    outputs: tuple[sympy.Expr, ...]  # the numerator, flattened
+    nodes: tuple[sympy.Symbol, ...]  # the intermediate's entries as free symbols (may be empty)
+    node_values: tuple[sympy.Expr, ...]  # what each node equals, in the case's symbols
+    wrt: tuple[tuple[int, ...], ...]  # per denominator entry: indices into symbols + nodes, as written
+    labels: tuple[tuple[str, ...], ...]  # [output][denominator entry]
+
+
+@dataclass(frozen=True, eq=False)
+class Implicit:
+    """A curve or surface F = 0 that defines one variable (``dependent``) by the others.
+
+    Its derivatives follow from the total derivative D_j g = g_j + g_y y_j with y_j = -F_j / F_y,
+    applied in Leibniz order (the rightmost variable first).
+    """
+
+    text: str
+    function: sympy.Expr  # F
+    dependent: int  # index of the dependent variable among the case's symbols
+    sequences: tuple[tuple[int, ...], ...]  # each derivative asked: independent indices, as written
+    labels: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Descent:
     """Gradient descent a teacher wants shown: w <- w - rate * grad f(w)."""
@@ -111,6 +157,9 @@ class Case:
     claims: tuple[ClaimEntry, ...]
     descent: Descent | None
     names: Mapping[str, object] = field(repr=False)  # vars, data and lets, for later parsing
+    partials: tuple[Partial, ...] = ()  # higher-order and node derivatives, claimed or asked by order
+    name: str = "f"  # what the numerator of a claim key may call the function
+    implicit: Implicit | None = None  # a case given by F = 0 rather than by f
 
     @property
     def symbols(self) -> tuple[sympy.Symbol, ...]:

@@ -23,8 +23,8 @@ _STATUS_WORD = {Status.OK: "ok", Status.FAILED: "FAIL", Status.ERROR: "ERROR", S
 def render_case(result: CaseResult, *, verbose: bool = False) -> str:
     """One line per case; for a failure (or with ``verbose``) the rows that matter under it."""
     word = _STATUS_WORD[result.status]
-    if result.status is Status.ERROR:
-        return f"{word:<7} {result.message}"
+    if result.status is Status.ERROR:  # every error of the case, one line each
+        return "\n".join(f"{word:<7} {line}" for line in result.message.splitlines() or [""])
     worst = result.worst
     verdict = result.verdict.value if result.verdict else "-"
     expected = "" if result.expect.value == "pass" else f" (expected {result.expect.value})"
@@ -73,13 +73,22 @@ def _printable(text: str) -> str:
 
 def render_summary(results: Sequence[CaseResult]) -> str:
     """The closing line: counts by status and the total time."""
+    totals = summary_totals(results)
+    parts = [f"{totals['ok']} ok", f"{totals['failed']} failed", f"{totals['errors']} errors"]
+    if totals["timeouts"]:
+        parts.append(f"{totals['timeouts']} timed out")
+    return f"{totals['cases']} cases: {', '.join(parts)}; {totals['checks']} checks in {totals['seconds']:.1f}s"
+
+
+def summary_totals(results: Sequence[CaseResult]) -> dict[str, float | int]:
+    """The counts the summary line shows (and the JSON holds): cases, ok, failed, errors,
+    timeouts, checks, seconds (the sum of the cases' own times)."""
     counts = {status: sum(1 for r in results if r.status is status) for status in Status}
-    checks = sum(len(r.rows) for r in results)
-    seconds = sum(r.seconds for r in results)
-    parts = [f"{counts[Status.OK]} ok", f"{counts[Status.FAILED]} failed", f"{counts[Status.ERROR]} errors"]
-    if counts[Status.TIMEOUT]:
-        parts.append(f"{counts[Status.TIMEOUT]} timed out")
-    return f"{len(results)} cases: {', '.join(parts)}; {checks} checks in {seconds:.1f}s"
+    return {
+        "cases": len(results), "ok": counts[Status.OK], "failed": counts[Status.FAILED],
+        "errors": counts[Status.ERROR], "timeouts": counts[Status.TIMEOUT],
+        "checks": sum(len(r.rows) for r in results), "seconds": round(sum(r.seconds for r in results), 3),
+    }
 
 
 def to_jsonable(value: object) -> object:
@@ -99,7 +108,7 @@ def to_jsonable(value: object) -> object:
 
 def write_json(results: Sequence[CaseResult], path: Path) -> None:
     """Write every result to ``path`` atomically (a reader never sees half a file)."""
-    payload = {"results": [to_jsonable(r) for r in results]}
+    payload = {"totals": summary_totals(results), "results": [to_jsonable(r) for r in results]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

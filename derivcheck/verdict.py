@@ -7,7 +7,10 @@ budgets, not fixed floors:
 * an exact (SymPy) value is the reference when present; it is correct to 34 digits;
 * autograd values may differ from it by float rounding: ``AUTOGRAD_RTOL`` relative to the entry,
   plus ``ROUNDING_FLOOR`` relative to the largest entry of the same quantity at the same point
-  (so a 50% error in an entry of size 1e-9 is caught while its neighbours are of size 1);
+  (so a 50% error in an entry of size 1e-9 is caught while its neighbours are of size 1), or to
+  the size of the entry's own terms where that is larger: terms that cancel, and the rounding of
+  inputs such as 0.6666666666666666 that torch receives as the nearest binary number
+  (``Entry.term_size``);
 * a numeric value may differ by ``NUMERIC_K`` times its own error estimate, plus rounding;
 * a claim (an exact expression) may differ only by ``CLAIM_RTOL``: a truncated constant such as
   1.128 for 2/sqrt(pi) is wrong.
@@ -148,6 +151,9 @@ class Entry:
     right: float | None = None
     one_sided_error: float | None = None
     scale: float = 0.0  # the size of this quantity's terms at this point (see the runner)
+    #: the size of the terms that add up to this entry, the rounding of the inputs included
+    #: (``engines/rounding.py``); 0 when not computed
+    term_size: float = 0.0
     dtype: str = "float64"
 
 
@@ -177,7 +183,7 @@ def judge(entry: Entry, tol: Tolerances | None = None) -> Row:
     errors: list[float] = []
     if entry.exact is not None:
         ref = entry.exact
-        ad_tol = tol.autograd_rtol * abs(ref) + tol.rounding_floor * max(entry.scale, abs(ref))
+        ad_tol = tol.autograd_rtol * abs(ref) + tol.rounding_floor * max(entry.scale, abs(ref), entry.term_size)
         num_tol = _numeric_tolerance(entry, ref, tol)
         agree = {s: abs(v - ref) <= ad_tol for s, v in present.items() if _finite(v)}
         num_ok = None
@@ -267,7 +273,7 @@ def _judge_kink(entry: Entry, tol: Tolerances) -> Row | None:
 
 def _numeric_tolerance(entry: Entry, ref: float, tol: Tolerances) -> float:
     err = entry.numeric_error if entry.numeric_error is not None else math.inf
-    return tol.numeric_k * err + 64 * FLOAT64_EPS * max(abs(ref), entry.scale)
+    return tol.numeric_k * err + 64 * FLOAT64_EPS * max(abs(ref), entry.scale, entry.term_size)
 
 
 def _engines_agree(entry: Entry, tol: Tolerances) -> bool:
@@ -275,7 +281,7 @@ def _engines_agree(entry: Entry, tol: Tolerances) -> bool:
     num, err = entry.numeric, entry.numeric_error
     if num is None or not _finite(num) or err is None or not _finite(err) or not values:
         return False
-    limit = tol.numeric_k * err + tol.autograd_rtol * abs(num) + tol.rounding_floor * entry.scale
+    limit = tol.numeric_k * err + tol.autograd_rtol * abs(num) + tol.rounding_floor * max(entry.scale, entry.term_size)
     return all(abs(v - num) <= limit for v in values)
 
 

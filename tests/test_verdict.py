@@ -100,3 +100,19 @@ def test_overall_prefers_the_most_serious_verdict() -> None:
     assert overall([Verdict.PASS, Verdict.NOT_DIFFERENTIABLE]) is Verdict.NOT_DIFFERENTIABLE
     assert overall([Verdict.INCONCLUSIVE, Verdict.MISMATCH]) is Verdict.MISMATCH
     assert overall([]) is Verdict.PASS
+
+
+def test_the_size_of_the_terms_allows_rounding_of_a_gradient_that_cancels_to_zero() -> None:
+    # the least-squares gradient at its solution: exact -1.9e-15 at the decimal w, torch -2.2e-16
+    tight = entry(exact=-1.8666e-15, reverse=-2.22e-16, forward=-2.22e-16, numeric=-2.22e-16,
+                  numeric_error=3e-21, scale=1.87e-15)
+    assert judge(tight).verdict is Verdict.MISMATCH
+    sized = judge(entry(exact=-1.8666e-15, reverse=-2.22e-16, forward=-2.22e-16, numeric=-2.22e-16,
+                        numeric_error=3e-21, scale=1.87e-15, term_size=40.0))
+    assert sized.verdict is Verdict.PASS and sized.tolerance >= 1e-12 * 40
+
+
+def test_the_size_of_the_terms_never_hides_a_relative_error_of_one_in_a_million() -> None:
+    row = judge(entry(exact=1.0, reverse=1.000001, forward=1.0, numeric=1.0, numeric_error=1e-15,
+                      scale=1.0, term_size=40.0))
+    assert row.verdict is Verdict.MISMATCH and row.wrong == (Source.REVERSE,)

@@ -11,13 +11,19 @@ from typing import Protocol
 import numpy as np
 import sympy
 
+from derivcheck.cases.derived import DERIVED_KEYS, derived_claims
+from derivcheck.cases.implicit import implicit_claims
+from derivcheck.cases.leibniz import KeyError_, LeibnizKey, looks_like_leibniz, parse_key
 from derivcheck.cases.quoting import _q, nearest
 from derivcheck.errors import CaseError, ExpressionError
+from derivcheck.language.constants import to_exact
 from derivcheck.language.limits import LIMITS
-from derivcheck.language.parser import is_array, to_number
-from derivcheck.model import ClaimEntry, Quantity, Variable
+from derivcheck.language.parser import is_array
+from derivcheck.model import ClaimEntry, Partial, Quantity, Variable
 
-CLAIM_KINDS = ("grad", "jacobian", "hessian", "directional", "jvp", "vjp", "d/<var>", "d2/<var><var>")
+CLAIM_KINDS = ("grad", "jacobian", "hessian", "directional", "jvp", "vjp", "det", "max_rate", "max_direction",
+               "laplacian", "divergence", "curl", "d/d<var>", "d2/d<var>2", "d3/d<var>2d<var>", "dJ/du")
+CLAIM_WORDS = ("grad", "jacobian", "hessian", "directional", "jvp", "vjp", *DERIVED_KEYS)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,9 @@ class _CaseShape:
     n_tangents: int
     n_cotangents: int
     order: int
+    lets: tuple[str, ...] = ()
+    name: str = "f"  # the function's name in claim keys ("dJ/da")
+    dependent: str | None = None  # an implicit case's dependent variable ("dy/dx")
 
     @property
     def n(self) -> int:
@@ -49,6 +58,8 @@ class _Builder(Protocol):
     def error(self, field: str | None, message: str) -> CaseError: ...
 
     def parse(self, field: str, text: object, names: Mapping[str, object]) -> object: ...
+
+    def partial(self, field: str, key: LeibnizKey) -> tuple[int, Partial, tuple[int, ...]]: ...
 
 
 class _ClaimReader:
@@ -78,37 +89,52 @@ class _ClaimReader:
             return self._entries(Quantity.HESSIAN, array.reshape(shape.m, shape.n, shape.n))
         if key in ("directional", "jvp", "vjp"):
             return self._per_vector(key)
-        if key.startswith("d2/"):
-            a, b = self._second_partial_names(key[3:], var_names)
+        if key in DERIVED_KEYS:
+            return derived_claims(self, key)
+        if looks_like_leibniz(key):
+            return self._leibniz(var_names)
+        raise self.error(f"unknown claim; claims are {', '.join(CLAIM_KINDS)}{nearest(key, CLAIM_WORDS)}")
+
+    def _leibniz(self, var_names: list[str]) -> list[ClaimEntry]:
+        key, shape = self.key, self.shape
+        dependent = [shape.dependent] if shape.dependent else []
+        try:
+            parsed = parse_key(key, [*var_names, *shape.lets])
+        except KeyError_ as exc:
+            raise self.error(str(exc)) from None
+        numerator = parsed.numerator
+        known = [shape.name, *shape.lets, *dependent]
+        if numerator and numerator not in known:
+            raise self.error(f"numerator {numerator!r} is not the function or an intermediate{nearest(numerator, known)}; "
+                             f"names are {known}")
+        if dependent and numerator == shape.dependent:
+            return implicit_claims(self, parsed)
+        plain = numerator in ("", shape.name) and all(d in var_names for d in parsed.denominator)
+        if plain and parsed.order == 1:
+            return self._first_partial(parsed.denominator[0], var_names)
+        if plain and parsed.order == 2 and shape.m == 1 and not any(
+                shape.variables[var_names.index(v)].shape for v in parsed.denominator):
+            a, b = parsed.denominator
             expr = self._array(self.value, ())
             i, j = shape.offset(a), shape.offset(b)
             return [ClaimEntry(key, Quantity.HESSIAN, (0, i, j), expr.item(), _text(self.value))]
-        if key.startswith("d/d"):
-            name = key[3:]
-            if name not in var_names:
-                raise self.error(f"'{name}' is not a variable of this case{nearest(name, var_names)}")
-            var = shape.variables[var_names.index(name)]
-            want = var.shape if shape.scalar else (shape.m, *var.shape)
-            array = self._array(self.value, want).reshape(shape.m, var.size)
-            start = shape.offset(name)
-            return [
-                ClaimEntry(key, Quantity.JACOBIAN, (i, start + j), array[i, j], _text(self.value))
-                for i in range(shape.m) for j in range(var.size)
-            ]
-        raise self.error(f"unknown claim; claims are {', '.join(CLAIM_KINDS)}{nearest(key, ['grad', 'jacobian', 'hessian', 'directional', 'jvp', 'vjp'])}")
+        index, partial, want = self.builder.partial(self.field, parsed)
+        array = self._array(self.value, want).reshape(len(partial.outputs), len(partial.wrt))
+        return [
+            ClaimEntry(key, Quantity.PARTIAL, (index, i, d), array[i, d], _text(self.value))
+            for i in range(array.shape[0]) for d in range(array.shape[1])
+        ]
 
-    def _second_partial_names(self, rest: str, var_names: list[str]) -> tuple[str, str]:
-        if self.shape.m != 1:
-            raise self.error("second partials are for a scalar function")
-        for name in var_names:
-            if rest.startswith("d" + name) and rest[len(name) + 1:].startswith("d"):
-                other = rest[len(name) + 2:]
-                if other in var_names:
-                    a, b = name, other
-                    if any(self.shape.variables[var_names.index(v)].shape for v in (a, b)):
-                        raise self.error("second partials name scalar variables; use 'hessian' for arrays")
-                    return a, b
-        raise self.error(f"expected 'd2/d<var>d<var>' with variables of this case {var_names}")
+    def _first_partial(self, name: str, var_names: list[str]) -> list[ClaimEntry]:
+        key, shape = self.key, self.shape
+        var = shape.variables[var_names.index(name)]
+        want = var.shape if shape.scalar else (shape.m, *var.shape)
+        array = self._array(self.value, want).reshape(shape.m, var.size)
+        start = shape.offset(name)
+        return [
+            ClaimEntry(key, Quantity.JACOBIAN, (i, start + j), array[i, j], _text(self.value))
+            for i in range(shape.m) for j in range(var.size)
+        ]
 
     def _gradient(self) -> list[ClaimEntry]:
         shape, value = self.shape, self.value
@@ -215,11 +241,11 @@ def _constant(value: object) -> object:
             raise ExpressionError(f"nested lists are ragged: {_q(value)}")
         if math.prod(shape) > LIMITS.max_array_size:
             raise ExpressionError(f"an array of shape {shape} is larger than the limit of {LIMITS.max_array_size} entries")
-        items = [to_number(v) for v in np.asarray(value, dtype=object).flat]
+        items = [to_exact(v) for v in np.asarray(value, dtype=object).flat]
         array = np.empty(len(items), dtype=object)
         array[:] = items
         return array.reshape(shape)
-    return to_number(value)
+    return to_exact(value)
 
 
 def _symbols_of(value: object) -> list[sympy.Symbol]:

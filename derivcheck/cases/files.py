@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from derivcheck.cases.loader import ID_RE, MAX_ID_LENGTH, _CaseBuilder
+from derivcheck.cases.loader import MAX_ID_LENGTH, _CaseBuilder
 from derivcheck.cases.quoting import _q, _short, nearest
 from derivcheck.errors import CaseError
 from derivcheck.model import Case
@@ -88,9 +88,9 @@ def loads(text: str, *, path: Path | str = "<text>", explicit: bool = True) -> t
     >>> cases, errors = loads('[[case]]\\nid = "sq"\\nvars = ["x"]\\nf = "x^2"\\nat = { x = 3 }')
     >>> [c.id for c in cases], errors
     (['sq'], [])
-    >>> _, errors = loads('[[case]]\\nid = "sq"\\nvars = ["x"]\\nf = "x^2"\\nat = { x = "3" }')
+    >>> _, errors = loads('[[case]]\\nid = "sq"\\nvars = ["x"]\\nf = "x^2"\\nat = { x = "three" }')
     >>> print(errors[0])
-    <text>: case 'sq': field 'at.x': expected a number, got '3'
+    <text>: case 'sq': field 'at.x': expected a number or a constant expression, got 'three': undefined name 'three'
     """
     path = Path(path)
     try:
@@ -120,11 +120,14 @@ def loads(text: str, *, path: Path | str = "<text>", explicit: bool = True) -> t
     cases: list[Case] = []
     for position, table in enumerate(tables, start=1):
         raw_id = table.get("id")
-        valid = isinstance(raw_id, str) and ID_RE.match(raw_id) is not None and len(raw_id) <= MAX_ID_LENGTH
-        case_id = raw_id if valid else f"#{position}"
+        # an id that breaks the rules still names its case in the errors (quoted), when it is text
+        nameable = isinstance(raw_id, str) and 0 < len(raw_id) <= MAX_ID_LENGTH and raw_id.isprintable()
+        case_id = raw_id if nameable else f"#{position}"
         try:
             cases.append(_CaseBuilder(path, case_id, table).build())
         except CaseError as exc:
+            title = table.get("title")
+            exc.title = title if isinstance(title, str) else None  # type: ignore[attr-defined]
             errors.append(exc)
         except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
             errors.append(CaseError(

@@ -73,7 +73,7 @@ class CaseResult:
 def error_result(error: CaseError, seconds: float = 0.0) -> CaseResult:
     """A result for a case that could not be loaded or evaluated."""
     return CaseResult(
-        case_id=error.case_id or "", path=error.path or "", title=None, expect=Expect.PASS,
+        case_id=error.case_id or "", path=error.path or "", title=getattr(error, "title", None), expect=Expect.PASS,
         status=Status.ERROR, verdict=None, rows=(), steepest=(), points=(), seconds=seconds,
         message=str(error),
     )

@@ -5,22 +5,31 @@ No printing and no files here: the CLI, the pytest plugin and the report all con
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy
 
+from derivcheck.cases import derived
+from derivcheck.cases.implicit_rows import ImplicitPlan
 from derivcheck.cases.loader import stable_seed
+from derivcheck.cases.partial_rows import partial_rows, plans
 from derivcheck.cases.results import CaseResult, Status, Steepest, error_result
+from derivcheck.cases.switching import by_definition
 from derivcheck.engines import exact as symbolic
 from derivcheck.engines import numeric as finite_diff
-from derivcheck.engines.autograd import autograd_at, compile_torch
+from derivcheck.engines.autograd import AutogradValues, autograd_at, compile_torch
+from derivcheck.engines.definition import on_switching_set
+from derivcheck.engines.numeric import NumericDerivative
+from derivcheck.engines.rounding import term_size
 from derivcheck.errors import CaseError, EvaluationError
+from derivcheck.language.constants import to_float
 from derivcheck.mistakes.search import diagnose_case
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity
-from derivcheck.verdict import ClaimValue, Entry, Row, Source, Verdict, judge, overall
+from derivcheck.verdict import ROUNDING_FLOOR, ClaimValue, Entry, Row, Source, Verdict, judge, overall
 
 __all__ = ["CaseResult", "Status", "Steepest", "error_result", "run_case"]
 
@@ -67,7 +76,7 @@ def _status(case: Case, rows: Sequence[Row], verdict: Verdict, steepest: Sequenc
     bad_steepest = [s for s in steepest if not s.ok]
     if engine_wrong:
         r = engine_wrong[0]
-        return Status.FAILED, f"{r.label} at point {r.point}: {', '.join(s.value for s in r.wrong)} wrong; {r.note}"
+        return Status.FAILED, _joined(f"{r.label} at point {r.point}: {', '.join(s.value for s in r.wrong)} wrong", r.note)
     if bad_steepest:
         s = bad_steepest[0]
         return Status.FAILED, f"steepest-ascent check failed at point {s.point}: {s.note}"
@@ -85,7 +94,12 @@ def _status(case: Case, rows: Sequence[Row], verdict: Verdict, steepest: Sequenc
     if verdict is Verdict.PASS:
         return Status.OK, ""
     r = next(r for r in rows if r.verdict is verdict)
-    return Status.FAILED, f"{r.label} at point {r.point}: {verdict.value}; {r.note}"
+    return Status.FAILED, _joined(f"{r.label} at point {r.point}: {verdict.value}", r.note)
+
+
+def _joined(*parts: str) -> str:
+    """Parts of a message joined by '; ', the empty ones left out (no bare separator)."""
+    return "; ".join(p for p in parts if p)
 
 
 class _Runner:
@@ -101,8 +115,12 @@ class _Runner:
         self.claims: dict[tuple[Quantity, tuple[int, ...]], list[ClaimEntry]] = {}
         for claim in case.claims:
             self.claims.setdefault((claim.quantity, claim.index), []).append(claim)
+        self.plans = plans(case) if case.partials else []
+        self.implicit = ImplicitPlan(case) if case.implicit is not None else None
+        self.derived = {q: derived.symbolic(q, self.symbolic.jacobian, self.symbolic.hessian)
+                        for q in derived.wanted(case.claims)}
         self.in_labels = case.input_labels
-        self.out_labels = ("f",) if case.scalar else tuple(f"f{i}" for i in range(case.n_outputs))
+        self.out_labels = (case.name,) if case.scalar else tuple(f"{case.name}{i}" for i in range(case.n_outputs))
 
     def run(self) -> tuple[list[Row], list[Steepest]]:
         rows: list[Row] = []
@@ -130,7 +148,9 @@ class _Runner:
             except EvaluationError as exc:
                 raise CaseError(f"f{'' if case.scalar else f'[{i}]'} at {_show_point(case, point)}: {exc}",
                                 path=case.path, case_id=case.id, field=self._field(k)) from None
-        x = np.array([float(c) for c in point], dtype=np.float64)
+        x = np.array([to_float(c) for c in point], dtype=np.float64)
+        self.float_point = dict(zip(case.symbols, x.tolist()))
+        self.size_memo: dict = {}
         f = self.compiled.numpy
         n, m = case.n_inputs, case.n_outputs
         hessian_wanted = self.symbolic.hessian is not None
@@ -158,7 +178,7 @@ class _Runner:
                     reverse=ad.reverse[i, j], forward=ad.forward[i, j],
                     numeric=(num_j.value[i, j], num_j.error[i, j], num_j.method[i, j]),
                     one_sided=None if one_sided_j is None else tuple(a[i, j] for a in one_sided_j),
-                    scale=scale,
+                    scale=scale, expr=self.symbolic.jacobian[i, j],
                 ))
         # directional derivatives, Jacobian-vector and vector-Jacobian products
         for quantity, vectors, exact_vectors, ad_values in (
@@ -177,6 +197,7 @@ class _Runner:
                         quantity, k, (d, i), self._vector_label(quantity, d, i), exact[d, i], subs,
                         forward=ad_values[d, i], numeric=(num.value[i, d], num.error[i, d], num.method[i, d]),
                         one_sided=None if sided is None else tuple(a[i, d] for a in sided), scale=scale,
+                        expr=lambda i=i, v=exact_vectors[d]: sympy.Add(*(self.symbolic.jacobian[i, j] * v[j] for j in range(n))),
                     ))
         if len(cotangents):
             exact = self._exact_products(exact_j, case.cotangents, transpose=True)
@@ -189,9 +210,18 @@ class _Runner:
                         Quantity.VJP, k, (c, j), self._vector_label(Quantity.VJP, c, j), exact[c, j], subs,
                         reverse=ad.vjp[c, j], numeric=(num_v[c, j], err_v[c, j], "from numeric Jacobian"),
                         one_sided=None, scale=scale,
+                        expr=lambda j=j, v=case.cotangents[c]: sympy.Add(*(v[i] * self.symbolic.jacobian[i, j] for i in range(m))),
                     ))
         if hessian_wanted:
             rows.extend(self._hessian_rows(k, subs, x, ad.hessian, zero_scale))
+        if self.plans:
+            rows.extend(partial_rows(self.plans, k, point, subs, self._judge))
+        if self.derived:
+            rows.extend(self._derived_rows(k, subs, x, ad, num_j, zero_scale))
+        if self.implicit is not None:
+            rows.extend(self.implicit.rows(k, x, subs, self._judge))
+        if on_switching_set(kinked):
+            rows = by_definition(case, point, rows)
         # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
         steepest = self._steepest(k, x, exact_j, ad.forward[0]) if case.scalar and not kinked else None
         return rows, steepest
@@ -214,8 +244,32 @@ class _Runner:
                         Quantity.HESSIAN, k, (i, j, l), label, exact_h[i, j, l], subs,
                         forward=None if ad_hessian is None else ad_hessian[i, j, l],
                         numeric=(num_h.value[j, l], num_h.error[j, l], num_h.method[j, l]),
-                        one_sided=None, scale=scale,
+                        one_sided=None, scale=scale, expr=self.symbolic.hessian[i, j, l],
                     ))
+        return rows
+
+    def _derived_rows(self, k: int, subs: dict, x: np.ndarray, ad: AutogradValues, num_j: NumericDerivative,
+                      zero_scale: float) -> list[Row]:
+        rows = []
+        for quantity, exprs in self.derived.items():
+            exact = self._exact_array(np.array(exprs, dtype=object), subs)
+            if quantity is Quantity.LAPLACIAN:
+                num_h = finite_diff.hessian(lambda p: self.compiled.numpy(p)[:, :1], x)
+                numeric = derived.numeric(quantity, num_h.value, num_h.error)
+                reverse, forward = None, derived.autograd(quantity, None, ad.hessian)
+                method = "from numeric Hessian"
+            else:
+                numeric = derived.numeric(quantity, num_j.value, num_j.error)
+                reverse = derived.autograd(quantity, ad.reverse, None)
+                forward = derived.autograd(quantity, ad.forward, None)
+                method = "from numeric Jacobian"
+            scale = _scale(exact, np.array([v for v, _ in numeric]), zero_scale)
+            for j, expr in enumerate(exprs):
+                rows.append(self._judge(
+                    quantity, k, (j,), derived.label(quantity, j, self.case.name, self.in_labels), exact[j], subs,
+                    reverse=None if reverse is None else reverse[j], forward=None if forward is None else forward[j],
+                    numeric=(numeric[j][0], numeric[j][1], method), one_sided=None, scale=scale, expr=expr,
+                ))
         return rows
 
     def _steepest(self, k: int, x: np.ndarray, exact_j: np.ndarray, forward: np.ndarray) -> Steepest | None:
@@ -241,6 +295,8 @@ class _Runner:
         best_value = float(witnessed[best])
         cosine = float(np.clip(directions[best] @ grad / norm, -1.0, 1.0))
         ok = bool(np.all(numeric_ok | autograd_ok) and best_value <= norm * (1 + STEEPEST_RTOL) + 4 * errors[best])
+        if not ok and norm <= ROUNDING_FLOOR * sum(self.term_size(e) for e in self.symbolic.jacobian[0]):
+            return None  # stationary within rounding: no direction is steepest
         note = "" if ok else (
             f"D_u f along the gradient is {along:.12g}, |grad f| is {norm:.12g}; "
             f"best sampled D_u f is {best_value:.12g}"
@@ -283,11 +339,13 @@ class _Runner:
 
     def _judge(self, quantity: Quantity, k: int, index: tuple[int, ...], label: str, exact: object, subs: dict, *,
                reverse: float | None = None, forward: float | None = None,
-               numeric: tuple[float, float, str], one_sided: tuple | None, scale: float) -> Row:
+               numeric: tuple[float, float, str], one_sided: tuple | None, scale: float,
+               expr: sympy.Expr | Callable[[], sympy.Expr] | None = None,
+               float_point: dict | None = None) -> Row:
         left = right = sided_err = None
         if one_sided is not None:
             left, right, sided_err = (float(v) for v in one_sided)
-        return judge(Entry(
+        entry = Entry(
             quantity=quantity, point=k, index=index, label=label,
             exact=None if exact is None else float(exact),
             exact_text=None if exact is None else _exact_text(exact),
@@ -296,7 +354,19 @@ class _Runner:
             numeric=float(numeric[0]), numeric_error=float(numeric[1]), method=str(numeric[2]),
             claims=self._claim_values(quantity, index, subs),
             left=left, right=right, one_sided_error=sided_err, scale=scale,
-        ))
+        )
+        row = judge(entry)
+        if expr is not None and _rounding_doubt(row):
+            # only now is the size of the entry's terms worth a walk: they may cancel, and the
+            # inputs torch received are the binary numbers nearest the case's exact ones
+            expr = expr() if callable(expr) else expr
+            size = term_size(expr, float_point) if float_point is not None else self.term_size(expr)
+            if size > scale:
+                row = judge(dataclasses.replace(entry, term_size=size))
+        return row
+
+    def term_size(self, expr: sympy.Expr) -> float:
+        return term_size(expr, self.float_point, self.size_memo)
 
     def _jac_label(self, i: int, j: int) -> str:
         return f"d{self.out_labels[i]}/d{self.in_labels[j]}"
@@ -309,12 +379,18 @@ class _Runner:
         return f"vjp{d + 1}[{self.in_labels[i]}]"
 
 
+def _rounding_doubt(row: Row) -> bool:
+    """Whether an engine's disagreement could be rounding that the quantity's scale misses."""
+    engines = set(row.wrong) - {Source.CLAIM}
+    return bool(engines) or "numeric is wrong" in row.note
+
+
 def _exact_text(value: object) -> str:
     return sympy.Float(value, symbolic.DIGITS).__str__() if isinstance(value, sympy.Expr) else str(value)
 
 
 def _float_array(vectors: Sequence[Sequence[sympy.Expr]], width: int) -> np.ndarray:
-    return np.array([[float(c) for c in v] for v in vectors], dtype=np.float64).reshape(len(vectors), width)
+    return np.array([[to_float(c) for c in v] for v in vectors], dtype=np.float64).reshape(len(vectors), width)
 
 
 def _scale(exact: np.ndarray, numeric: np.ndarray, fallback: float) -> float:

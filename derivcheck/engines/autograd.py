@@ -119,9 +119,41 @@ def _emit(expr: sympy.Expr, env: dict, x: Tensor) -> Tensor | float | complex:
         for arg in args[1:]:
             out = combine(out, arg)
         return out
+    if func is sympy.Piecewise:
+        out = None
+        for value, condition in reversed(expr.args):
+            branch = _as_tensor(_emit(value, env, x), x)
+            if condition is sympy.true or out is None:
+                out = branch
+            else:
+                out = torch.where(_condition(condition, env, x), branch, out)
+        return out
     if func is sympy.atan2:
         return torch.atan2(_as_tensor(_emit(expr.args[0], env, x), x), _as_tensor(_emit(expr.args[1], env, x), x))
     raise NotImplementedError(f"no torch translation for {func.__name__} in {expr}")
+
+
+_RELATIONS = {"<": torch.lt, "<=": torch.le, ">": torch.gt, ">=": torch.ge, "==": torch.eq, "!=": torch.ne}
+
+
+def _condition(condition: sympy.Basic, env: dict, x: Tensor) -> Tensor:
+    """A where()'s condition as a boolean tensor."""
+    if condition is sympy.true or condition is sympy.false:
+        return torch.tensor(bool(condition))
+    if isinstance(condition, sympy.Not):
+        return torch.logical_not(_condition(condition.args[0], env, x))
+    if isinstance(condition, (sympy.And, sympy.Or)):
+        combine = torch.logical_and if isinstance(condition, sympy.And) else torch.logical_or
+        parts = [_condition(c, env, x) for c in condition.args]
+        out = parts[0]
+        for part in parts[1:]:
+            out = combine(out, part)
+        return out
+    if condition in env:
+        return env[condition]
+    left = _as_tensor(_emit(condition.lhs, env, x), x)
+    right = _as_tensor(_emit(condition.rhs, env, x), x)
+    return _RELATIONS[condition.rel_op](left.real, right.real)
 
 
 def _as_tensor(value: Tensor | float, x: Tensor) -> Tensor:
@@ -176,3 +208,32 @@ def autograd_at(
         vjp=np.array(vjps, dtype=np.float64).reshape(len(cotangents), n),
         hessian=hess,
     )
+
+
+def partials_at(fn: Compiled, point: np.ndarray, wrt: Sequence[Sequence[int]]) -> np.ndarray:
+    """Derivatives of every output of ``fn`` by index sequences, by nested reverse mode.
+
+    A sequence is in Leibniz order: ``(j, k)`` is d/dx_j (d/dx_k f), the last index applied first.
+    Returns an ``(m, len(wrt))`` float64 array.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y", real=True)
+    >>> fn = compile_torch([x, y], [x**3 * y])
+    >>> partials_at(fn, np.array([2.0, 5.0]), [(0, 0, 1), (0,)]).tolist()
+    [[12.0, 60.0]]
+    """
+    from torch.func import jacrev
+
+    x = torch.tensor(point, dtype=torch.float64)
+    m = len(fn.outputs)
+    out = np.full((m, len(wrt)), np.nan)
+    for order in sorted({len(seq) for seq in wrt}):
+        g: Callable[[Tensor], Tensor] = fn
+        for _ in range(order):
+            g = jacrev(g)
+        tensor = g(x).detach().numpy()  # [i, a1, ..., ak]: d/dx_ak ... d/dx_a1 f_i
+        for d, seq in enumerate(wrt):
+            if len(seq) == order:
+                out[:, d] = tensor[(slice(None), *reversed(tuple(seq)))]
+    return out

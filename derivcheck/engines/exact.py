@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
+from sympy.core.relational import Relational
 
 from derivcheck.engines.exact_eval import Failure, Point, Unsupported
 from derivcheck.errors import EvaluationError
@@ -103,9 +104,23 @@ def _diff(expr: sympy.Expr, symbol: sympy.Symbol) -> sympy.Expr:
     return derivative
 
 
+def derive_sequence(expr: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> sympy.Expr:
+    """``expr`` differentiated by ``symbols`` in Leibniz order: the last one first.
+
+    Examples
+    --------
+    >>> x, y = sympy.symbols("x y", real=True)
+    >>> derive_sequence(x**3 * y**2, [x, x, y])
+    12*x*y
+    """
+    for symbol in reversed(list(symbols)):
+        expr = _diff(_as_real(expr), symbol) if symbol in expr.free_symbols else sympy.Integer(0)
+    return expr
+
+
 def derive_case(case: Case, *, order: int | None = None) -> Symbolic:
     """``derive`` for a loaded case, with second derivatives when it asks for them."""
-    wants_hessian = case.order >= 2 or any(c.quantity is Quantity.HESSIAN for c in case.claims)
+    wants_hessian = case.order >= 2 or any(c.quantity in (Quantity.HESSIAN, Quantity.LAPLACIAN) for c in case.claims)
     return derive(case.symbols, case.outputs, order=order or (2 if wants_hessian else 1))
 
 
@@ -194,7 +209,9 @@ def kinks(outputs: Sequence[sympy.Expr], subs: dict) -> list[sympy.Expr]:
             if node in seen:
                 continue
             seen.add(node)
-            if isinstance(node, KINKED) and _switches_here(node, point):
+            switches = (isinstance(node, KINKED) and _switches_here(node, point)) or (
+                isinstance(node, sympy.Piecewise) and _on_switching_set(node, point))
+            if switches:
                 found.append(node)
             stack.extend(reversed(node.args))
     return found
@@ -208,6 +225,16 @@ def _switches_here(node: sympy.Expr, subs: dict) -> bool:
         return extreme is not None and sum(1 for v in values if v is not None and (v - extreme).is_zero) > 1
     value = _value_or_none(args[0], subs)
     return value is not None and bool(value.is_zero)
+
+
+def _on_switching_set(node: sympy.Piecewise, point: Point) -> bool:
+    """Whether a where()'s condition sits exactly on its boundary here (lhs = rhs)."""
+    for _, condition in node.args:  # type: ignore[attr-defined]
+        for relation in condition.atoms(Relational) if not isinstance(condition, Relational) else [condition]:
+            value = _value_or_none(relation.lhs - relation.rhs, point)
+            if value is not None and value.is_zero:
+                return True
+    return False
 
 
 def _value_or_none(expr: sympy.Expr, subs: dict) -> sympy.Float | None:

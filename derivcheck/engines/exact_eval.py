@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 import mpmath
 import sympy
+from sympy.core.relational import Relational
 
 from derivcheck.errors import EvaluationError
 from derivcheck.language.registry import SPECS, Elementary
@@ -121,12 +122,50 @@ class _Walker:
             node, ready = stack.pop()
             if node in memo:
                 continue
+            if isinstance(node, sympy.Piecewise):  # only the branch that holds is evaluated
+                memo[node] = self._piecewise(node)
+                continue
             if not ready and node.args and not isinstance(node, sympy.Symbol):
                 stack.append((node, True))
                 stack.extend((arg, False) for arg in node.args if arg not in memo)
                 continue
             memo[node] = self._compute(node)
         return memo[root]
+
+    def _piecewise(self, node: sympy.Basic) -> tuple[object, object]:
+        for value, condition in node.args:  # type: ignore[attr-defined]
+            truth = self.truth(condition)
+            if isinstance(truth, Failure):
+                return truth, truth
+            if truth:
+                return self.value(value)
+        failure = Failure(node, "undefined (no branch of where() holds)")
+        return failure, failure
+
+    def truth(self, condition: sympy.Basic) -> object:
+        """Whether a condition holds here (decided at the higher precision; a difference below
+        its last digits is equality), or the ``Failure`` of a side that has no value."""
+        if condition is sympy.true or condition is sympy.false:
+            return bool(condition)
+        if isinstance(condition, sympy.Not):
+            inner = self.truth(condition.args[0])
+            return inner if isinstance(inner, Failure) else not inner
+        if isinstance(condition, (sympy.And, sympy.Or)):
+            values = [self.truth(c) for c in condition.args]
+            failed = next((v for v in values if isinstance(v, Failure)), None)
+            if failed is not None:
+                return failed
+            return all(values) if isinstance(condition, sympy.And) else any(values)
+        if isinstance(condition, Relational):
+            difference = self.value(condition.lhs - condition.rhs)[1]
+            if isinstance(difference, Failure):
+                return difference
+            ctx = self.contexts[1]
+            sizes = [self.value(side)[1] for side in (condition.lhs, condition.rhs)]
+            size = max((abs(v) for v in sizes if not isinstance(v, Failure)), default=ctx.one)
+            sign = 0 if abs(difference) <= size * ctx.mpf(10) ** -(HIGH - 10) else (1 if difference > 0 else -1)
+            return _RELATIONS[condition.rel_op](sign)
+        raise Unsupported(type(condition).__name__)
 
     def _compute(self, node: sympy.Basic) -> tuple[object, object]:
         if not node.args or isinstance(node, sympy.Symbol):
@@ -157,10 +196,20 @@ class _Walker:
             return ctx.mpf(int(value.p)) / int(value.q)
         if isinstance(value, int) and not isinstance(value, bool):
             return ctx.mpf(value)
-        raise Unsupported(f"no rational value for {symbol}")
+        if isinstance(value, sympy.Expr) and value.is_number:  # an exact constant such as pi/4
+            computed = self.value(value)[self.contexts.index(ctx)]
+            if not isinstance(computed, Failure):
+                return computed
+        raise Unsupported(f"no exact value for {symbol}")
 
 
 LOW, HIGH = 50, 70  # decimal digits; see DIGITS in symbolic.py
+
+#: a relation's truth from the sign of lhs - rhs
+_RELATIONS: dict[str, Callable[[int], bool]] = {
+    "<": lambda s: s < 0, "<=": lambda s: s <= 0, ">": lambda s: s > 0, ">=": lambda s: s >= 0,
+    "==": lambda s: s == 0, "!=": lambda s: s != 0,
+}
 _CONTEXTS: dict[int, mpmath.MPContext] = {}
 
 

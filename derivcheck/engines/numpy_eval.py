@@ -57,6 +57,38 @@ def numeric(expr: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> Numeric:
     return f
 
 
+_RELATIONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+              "==": np.equal, "!=": np.not_equal}
+
+
+def _truth(condition: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
+    if condition is sympy.true or condition is sympy.false:
+        return bool(condition)
+    if isinstance(condition, sympy.Not):
+        return np.logical_not(_truth(condition.args[0], env))
+    if isinstance(condition, (sympy.And, sympy.Or)):
+        combine = np.logical_and if isinstance(condition, sympy.And) else np.logical_or
+        parts = [_truth(c, env) for c in condition.args]
+        out = parts[0]
+        for part in parts[1:]:
+            out = combine(out, part)
+        return out
+    return _RELATIONS[condition.rel_op](_evaluate(condition.lhs, env), _evaluate(condition.rhs, env))
+
+
+def value_at(expr: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
+    """``expr`` evaluated with NumPy; ``env`` maps symbols to values and keeps every node's value.
+
+    Examples
+    --------
+    >>> x = sympy.Symbol("x", real=True)
+    >>> float(value_at(sympy.cos(x) ** 2, {x: 0.0}))
+    1.0
+    """
+    with np.errstate(all="ignore"):
+        return _evaluate(expr, env)
+
+
 def _evaluate(e: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
     if e in env:
         return env[e]
@@ -74,6 +106,11 @@ def _evaluate(e: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
     elif isinstance(e, sympy.Heaviside):
         h0 = float(e.args[1]) if len(e.args) > 1 else 0.5
         value = _heaviside(_evaluate(e.args[0], env), h0)
+    elif isinstance(e, sympy.Piecewise):
+        value = np.nan
+        for branch, condition in reversed(e.args):
+            chosen = _evaluate(branch, env)
+            value = chosen if condition is sympy.true else np.where(_truth(condition, env), chosen, value)
     elif isinstance(e, (sympy.Max, sympy.Min)):
         op = np.maximum if isinstance(e, sympy.Max) else np.minimum
         parts = [_evaluate(a, env) for a in e.args]

@@ -23,6 +23,7 @@ import numpy as np
 import sympy
 
 from derivcheck.errors import ExpressionError
+from derivcheck.language.control import ControlMixin, is_condition
 from derivcheck.language.limits import (
     LIMITS,
     Budget,
@@ -63,8 +64,8 @@ ELEMENTWISE_1: Mapping[str, Callable[[sympy.Expr], sympy.Expr]] = {
 ELEMENTWISE_2: Mapping[str, Callable[[sympy.Expr, sympy.Expr], sympy.Expr]] = {
     name: spec.build for name, spec in BY_NAME.items() if spec.arity == 2
 }
-ARRAY_FUNCTIONS = ("sum", "mean", "dot", "norm", "softmax", "logsumexp")
-FUNCTIONS = tuple(sorted({*ELEMENTWISE_1, *ELEMENTWISE_2, "log", *ARRAY_FUNCTIONS}))
+ARRAY_FUNCTIONS = ("sum", "prod", "mean", "dot", "norm", "softmax", "logsumexp")
+FUNCTIONS = tuple(sorted({*ELEMENTWISE_1, *ELEMENTWISE_2, "log", "where", *ARRAY_FUNCTIONS}))
 RESERVED = frozenset(FUNCTIONS) | frozenset(CONSTANTS)
 
 
@@ -128,6 +129,8 @@ def parse(
     budget = budget if budget is not None else Budget(limits)
     try:
         value = _Builder(dict(names or {}), limits, budget).build(tree.body)
+        if is_condition(value):
+            raise ExpressionError(f"{_short(text)!r} is a condition, not a number; use where(condition, a, b)")
         _check_built(value, text, budget)
     except ExpressionError:
         raise
@@ -195,16 +198,24 @@ def _softmax(value: Value) -> Value:
     return out
 
 
-class _Builder:
+class _Builder(ControlMixin):
     """Walks a checked ``ast`` tree and builds SymPy values. One method per node kind."""
+
+    reserved = frozenset(FUNCTIONS) | frozenset(CONSTANTS)
 
     def __init__(self, names: dict[str, Value], limits: Limits, budget: Budget) -> None:
         self.names = names
         self.limits = limits
         self.budget = budget
 
-    def _map(self, fn: Callable[..., sympy.Expr], *args: Value) -> Value:
-        """``fn`` element-wise with NumPy broadcasting, within the size and work limits."""
+    def _map(self, fn: Callable[..., sympy.Expr], *args: Value, conditions: bool = False) -> Value:
+        """``fn`` element-wise with NumPy broadcasting, within the size and work limits.
+
+        Conditions (comparisons) are arguments only where ``conditions`` says so (``where``,
+        ``and``, ``or``, ``not``): a condition is never a number.
+        """
+        if not conditions and any(is_condition(a) for a in args):
+            raise ExpressionError("a condition (comparison) is not a number; use it as where(condition, a, b)")
         if not any(isinstance(a, np.ndarray) for a in args):
             self.budget.spend(1)
             return self._number_check(fn(*args))
@@ -286,6 +297,8 @@ class _Builder:
             return self._map(lambda a: -a, operand)
         if isinstance(node.op, ast.UAdd):
             return operand
+        if isinstance(node.op, ast.Not):
+            return self._not(operand)
         raise ExpressionError(f"operator {_describe(node.op)} is not allowed")
 
     def _BinOp(self, node: ast.BinOp) -> Value:
@@ -375,6 +388,9 @@ class _Builder:
         return self._integer(node)
 
     def _integer(self, node: ast.AST) -> int:
+        from_index = self._index_value(node)
+        if from_index is not None:
+            return from_index
         value = node
         negative = False
         if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
@@ -403,6 +419,8 @@ class _Builder:
             hint = difflib.get_close_matches(name, FUNCTIONS, n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ExpressionError(f"unknown function {name!r}{suggestion}")
+        if name in ("sum", "prod") and len(node.args) == 1 and isinstance(node.args[0], ast.GeneratorExp):
+            return self._reduce(name, node.args[0])
         args = [self.build(arg) for arg in node.args]
         return self._call(name, args)
 
@@ -413,6 +431,8 @@ class _Builder:
                 wanted = " or ".join(str(c) for c in counts)
                 raise ExpressionError(f"{name}() takes {wanted} argument(s), got {len(args)}")
 
+        if name == "where":
+            return self._where(args)
         if name in ELEMENTWISE_1:
             need(1)
             return self._map(ELEMENTWISE_1[name], args[0])
@@ -441,6 +461,8 @@ class _Builder:
         self.budget.spend(2 * len(entries))
         if name == "sum":
             return sympy.Add(*entries)
+        if name == "prod":
+            return sympy.Mul(*entries)
         if name == "mean":
             return sympy.Add(*entries) / len(entries)
         if name == "norm":

@@ -220,7 +220,7 @@ def _decompose(expr: sympy.Expr, prefix: str, root: sympy.Symbol) -> list[tuple[
             return e.args[0] * ref(e.args[1])  # -y, 2x: the coefficient stays in the parent
         if e in memo:
             return memo[e]
-        if e.is_Symbol or e.is_number:
+        if e.is_Symbol or e.is_number or isinstance(e, sympy.Piecewise):  # a where() is one node
             local = e
         elif e.is_Mul:
             local = e.func(*(sympy.Pow(ref(a.base), a.exp) if _is_divisor(a) else ref(a) for a in e.args))

@@ -68,6 +68,10 @@ def verification_section(result: CaseResult, case: Case | None = None) -> str:
         rows = [r for r in result.rows if r.quantity is quantity]
         if rows:
             parts.append(f"**{_QUANTITY_TITLE[quantity]}**\n\n" + _rows_table(rows))
+    known = (*_QUANTITY_TITLE, Quantity.JVP, Quantity.VJP)
+    others = [r for r in result.rows if r.quantity not in known]  # Leibniz, graph nodes, det, curl, ...
+    if others:
+        parts.append("**Other derivatives claimed or asked**\n\n" + _rows_table(others))
     products = products_table(
         result.rows, case.tangents if case else (), case.cotangents if case else ()
     )
@@ -256,7 +260,13 @@ def wrong_claims_section(cm: CaseMath, result: CaseResult) -> str | None:
                 continue
             seen.add(entry.index)
             shown += 1
-            correct = correct_expression(cm, entry)
+            try:
+                correct = correct_expression(cm, entry)
+            except (KeyError, ValueError):  # a quantity with no expression here (Leibniz, det, ...): the values
+                claimed = next((c.value for c in row.claims if c.key == key), None)
+                parts.append(f"- entry {code(row.label)}: at point {row.point + 1} the claim gives {_number(claimed)}, "
+                             f"the exact value is {_number(row.exact)}.")
+                continue
             lines = [f"- entry {code(row.label)}:"]
             tex_claim, tex_correct = latex(entry.expr), latex(sympy.simplify(correct) if sympy.count_ops(correct) < 60 else correct)
             if len(tex_claim) + len(tex_correct) < 1200:

@@ -155,7 +155,7 @@ descent = { rate = "1/56", start = 0, steps = 8 }
         ('vars = ["x"]\nf = "x"\nat = { x = 1 }', "field 'id': is required"),
         ('id = "Bad_Id"\nvars = ["x"]\nf = "x"\nat = { x = 1 }', "field 'id'"),
         ('id = "a"\nvars = ["x[2]"]\nf = "sum(x)"\nat = { x = [1, 2, 3] }', "field 'at.x': has shape (3,)"),
-        ('id = "a"\nvars = ["x"]\nf = "x"\nat = { x = "one" }', "field 'at.x': expected a number, got 'one'"),
+        ('id = "a"\nvars = ["x"]\nf = "x"\nat = { x = "one" }', "field 'at.x': expected a number or a constant expression, got 'one': undefined name 'one'"),
         ('id = "a"\nvars = ["x"]\nf = "x + z"\nat = { x = 1 }', "case 'a': field 'f': undefined name 'z'"),
         ('id = "a"\nvars = ["x"]\nf = "x"\nat = [{ x = 1 }, { x = 2 }]\nclaims = { "d/dx" = 1 }', "number claim needs a case with exactly one point"),
         ('id = "a"\nvars = ["x"]\nf = "x"\nat = { x = 1 }\nclaims = { "d/dq" = 1 }', "'q' is not a variable"),

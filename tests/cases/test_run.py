@@ -124,3 +124,49 @@ def test_point_outside_the_domain_is_an_error_naming_the_sub_expression(tmp_path
     result = run(tmp_path, 'id = "log-neg"\nvars = ["x"]\nf = "log(x - 2) + x"\nat = [{ x = 3 }, { x = 1 }]\n')
     assert result.status is Status.ERROR
     assert "case 'log-neg': field 'at[1]'" in result.message and "log(x - 2)" in result.message
+
+
+LEAST_SQUARES = """
+id = "least-squares-at-solution"
+vars = ["w[2]"]
+data = { X = [[1, 1], [2, 1], [3, 1]], y = ["7/6", "11/6", "5/2"] }
+f = "sum((X @ w - y)**2)"
+at = { w = [0.6666666666666666, 0.5] }
+[case.claims]
+"d/dw" = "2*X.T @ X @ w - 2*X.T @ y"
+"""
+
+
+def test_least_squares_at_its_solution_typed_as_decimals_is_no_false_alarm(tmp_path: Path) -> None:
+    # issue 13: the gradient is ~1e-15 only because terms of size 10 cancel, and torch holds the
+    # binary number nearest 0.6666666666666666; both are rounding, not a wrong derivative
+    result = run(tmp_path, LEAST_SQUARES)
+    assert result.status is Status.OK, result.message
+    assert all(r.verdict is Verdict.PASS for r in result.rows)
+
+
+def test_a_gradient_of_size_one_off_by_one_in_a_million_still_fails(tmp_path: Path) -> None:
+    result = run(tmp_path, LEAST_SQUARES.replace('"2*X.T @ X @ w - 2*X.T @ y"', '"1.000001*(2*X.T @ X @ w - 2*X.T @ y) + [1, 1]"')
+                 .replace("[[1, 1], [2, 1], [3, 1]]", "[[1, 1], [2, 1], [3, 1]]"))
+    assert result.status is Status.FAILED
+
+
+def test_exact_points_directions_and_domains_as_constant_text(tmp_path: Path) -> None:
+    result = run(tmp_path, """
+id = "exact-points"
+vars = ["t", "w[2]"]
+data = { c = "sqrt(2)/2" }
+f = "sin(t)*c + w[0]*w[1]"
+at = { t = "pi/4", w = ["2/3", "1/2"] }
+directions = [["cos(pi/6)", "sin(pi/6)", 0]]
+tangents = [[1, "1/3", 0]]
+sample = 2
+domain = { t = ["-pi", "pi"] }
+[case.claims]
+"d/dt" = "cos(t)*c"
+"d/dw" = ["w[1]", "w[0]"]
+""")
+    assert result.status is Status.OK, result.message
+    first = {r.label: r for r in result.rows if r.point == 0}
+    assert first["df/dt"].exact_text.startswith("0.5000000000000000000000000000000")  # cos(pi/4) sqrt(2)/2
+    assert first["df/dw[1]"].exact_text.startswith("0.6666666666666666666666666666666")  # 2/3 stays exact
