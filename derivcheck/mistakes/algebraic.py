@@ -22,6 +22,12 @@ def sum_mistakes(add: Callable[..., None], node: Node, texts: list[str], dep: li
     if minus and dep[1]:
         add("sign", "subtraction", f"the minus sign of {t} lost in its derivative", right, f"∂({a}) + ∂({b})",
             lambda w, n, tans: w.full(total(w.d(n, tans, 0), w.d(n, tans, 1)), n.id))
+    if minus and dep[0] and dep[1]:
+        # the difference taken the wrong way round: ∂b - ∂a (y - p for p - y: the classic sign
+        # slip of a loss's gradient, e.g. softmax cross-entropy's onehot - softmax(z))
+        add("sign", "subtraction-reversed", f"the subtraction {t} differentiated the wrong way round "
+            f"(its sign lost)", right, f"∂({b}) - ∂({a})",
+            lambda w, n, tans: w.full(total(w.d(n, tans, 1), _negated(w.d(n, tans, 0))), n.id))
     if dep[0] and dep[1]:
         add("sum", "term-dropped", f"the term {b} of {t} dropped", right, f"∂({a})",
             lambda w, n, tans: w.full(w.d(n, tans, 0), n.id))
@@ -43,8 +49,8 @@ def sum_mistakes(add: Callable[..., None], node: Node, texts: list[str], dep: li
                 wrong, local)
 
 
-
-
+def _negated(t: np.ndarray | None) -> np.ndarray | None:
+    return None if t is None else -t
 
 
 def product_mistakes(add: Callable[..., None], node: Node, texts: list[str], wrapped: list[str], dep: list[bool]) -> None:

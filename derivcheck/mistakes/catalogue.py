@@ -23,6 +23,7 @@ from derivcheck.mistakes.algebraic import (
 )
 from derivcheck.mistakes.differentiate import Walk
 from derivcheck.mistakes.elementary import WRONG_DERIVATIVES, function_mistakes, power_mistakes
+from derivcheck.mistakes.graph import partial_mistakes
 from derivcheck.mistakes.rules import RULES, Local, Mistake, is_square, operand_text
 from derivcheck.mistakes.tree import Node, Tree
 
@@ -83,6 +84,8 @@ def _at(tree: Tree, walk: Walk, node: Node) -> list[Mistake]:
         quotient_mistakes(add, node, texts, wrapped, dep)
     if k in ("matmul", "dot"):
         matrix_product_mistakes(add, node, texts, wrapped, dep, values)
+    if node.let and tree.depends(node.id):
+        partial_mistakes(add, tree, walk, node)
     if k == "T" and dep[0] and values[0].ndim == 2 and is_square(values[0]):
         add("transpose", "derivative-not-transposed", f"the derivative of {t} not transposed",
             f"∂({t}) = (∂{texts[0]}).T", f"∂{texts[0]}", lambda w, n, tans: tans[n.children[0]])

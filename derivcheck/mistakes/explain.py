@@ -11,6 +11,7 @@ import sympy
 from derivcheck.mistakes.backends import SYM
 from derivcheck.mistakes.diagnosis import Diagnosis
 from derivcheck.mistakes.differentiate import Walk
+from derivcheck.mistakes.graph import CODE, local_partial, partial_text
 from derivcheck.mistakes.tree import Tree, Unsupported
 from derivcheck.model import Case
 
@@ -28,6 +29,8 @@ def explain(case: Case, tree: Tree, key: str, group: Sequence[Mistake],
     parts, steps = [], []
     for mistake in group:
         what = mistake.what.replace("{var}", var)
+        if "{partial}" in what:
+            what = what.replace("{partial}", _partial(case, tree, mistake, seeds))
         if "{inner}" in what:
             what = what.replace("{inner}", _inner_factor(case, tree, mistake, seeds, var))
         parts.append(f"{what}, at {where(tree, mistake.node)}")
@@ -97,3 +100,17 @@ def _subtree_tangents(walk: Walk, tree: Tree, top: int) -> list:
             t = walk.local(node, tans)
             tans[node.id] = None if t is None else np.asarray(t, dtype=object)
     return tans
+
+
+def _partial(case: Case, tree: Tree, mistake: Mistake, seeds: Sequence[Sequence[sympy.Expr]]) -> str:
+    """∂L/∂X of a dropped local partial, with its value in the case's symbols when it is short."""
+    x = int(mistake.code[len(CODE):])
+    shown = partial_text(tree, mistake.node, x)
+    try:
+        value = local_partial(Walk(tree, SYM, case.symbols, seeds[:1]), tree, mistake.node, x)
+    except (Unsupported, TypeError, ValueError, ArithmeticError, IndexError):
+        return shown
+    if value is None:
+        return shown
+    text = str(sympy.simplify(value)).replace("**", "^")
+    return f"{shown} = {text}" if len(text) <= MAX_SHOWN else shown

@@ -129,6 +129,8 @@ def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS, oracle: Cl
     try:
         if not entries or any(c.quantity is Quantity.HESSIAN for c in entries):
             return Outcome((), False, 0.0, note="not a first-derivative claim the search covers")
+        if any(c.quantity not in SEARCHED for c in entries):
+            return Outcome((), False, 0.0, note=f"{_kind(entries)}: not a claim the search covers")
         if len(entries) > MAX_ENTRIES:
             return Outcome((), False, 0.0, note="too large to search")
         tree = build_tree(case)
@@ -137,6 +139,19 @@ def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS, oracle: Cl
         return Outcome((), False, time.perf_counter() - start, note=f"the function uses {exc}")
     except Exception as exc:  # noqa: BLE001 - an explanation is optional: never let it break a run
         return Outcome((), False, time.perf_counter() - start, note=f"{type(exc).__name__} in the search")
+
+
+#: the claims the search differentiates: a Jacobian entry, a directional derivative, a JVP, a VJP
+SEARCHED = frozenset({Quantity.JACOBIAN, Quantity.DIRECTIONAL, Quantity.JVP, Quantity.VJP})
+
+
+def _kind(entries: Sequence[ClaimEntry]) -> str:
+    quantities = {c.quantity for c in entries}
+    if Quantity.IMPLICIT in quantities:
+        return "an implicit derivative along F = 0"
+    if Quantity.PARTIAL in quantities:
+        return "a derivative at a node of the graph or of order 3 or more"
+    return "a quantity built from the derivative"
 
 
 def _seed_and_weights(case: Case, claim: ClaimEntry) -> tuple[tuple[sympy.Expr, ...], tuple[sympy.Expr, ...]]:

@@ -34,6 +34,16 @@ MISTAKES = [
     ("exp-minus-x", '["x"]', "exp(-x)", "d/dx", "exp(-x)", "[{x = 0.5}, {x = 2}]", "", "chain", "exp(-x)"),
     ("outer-at-x", '["x"]', "sin(x**2)", "d/dx", "cos(x)*2*x", "[{x = 0.5}, {x = 1.5}]", "", "chain", "sin(x**2)"),
     ("inner-inside", '["x"]', "sin(x**2)", "d/dx", "cos(2*x)", "[{x = 0.5}, {x = 1.5}]", "", "chain", "sin(x**2)"),
+    # chain on a graph of lets: a local partial along the path taken as 1 (CS231n's local gradient)
+    ("graph-local-partial", '["a", "b", "c"]', "3*u", "d/db", "3", "[{a = 5, b = 3, c = 2}, {a = 1, b = -1, c = 4}]",
+     'let = { v = "b*c", u = "a + v" }', "chain", "b*c"),
+    ("graph-local-partial-square", '["x", "y"]', "v**2", "d/dx", "2*sin(x)*y*cos(x)",
+     "[{x = 0.5, y = 2}, {x = 1.5, y = -3}]", 'let = { u = "sin(x)", v = "u*y" }', "chain", "u*y"),
+    # softplus = ln(1 + e^u): the inner factor e^u of the logarithm dropped
+    ("softplus-log-inner", '["x"]', "softplus(x)", "d/dx", "1/(1 + exp(x))", "[{x = 0.5}, {x = -2}]", "", "chain",
+     "softplus(x)"),
+    ("softplus-log-inner-scaled", '["x"]', "softplus(3*x)", "d/dx", "3/(1 + exp(3*x))", "[{x = 0.5}, {x = -1}]", "",
+     "chain", "softplus(3*x)"),
     # product
     ("product-uv", '["x"]', "x**3*cos(x)", "d/dx", "3*x**2*(-sin(x))", "[{x = 0.5}, {x = 2}]", "", "product",
      "x**3*cos(x)"),
@@ -65,6 +75,14 @@ MISTAKES = [
      "exponential", "3**(x**2)"),
     ("exponential-x-to-x", '["x"]', "x**x", "d/dx", "x**x*log(x)", "[{x = 0.5}, {x = 3}]", "", "exponential",
      "x**x"),
+    ("sigmoid-as-itself", '["x"]', "sigmoid(x)", "d/dx", "sigmoid(x)", "[{x = 1}, {x = -0.5}]", "", "exponential",
+     "sigmoid(x)"),
+    ("sigmoid-chain-as-itself", '["x"]', "sigmoid(2*x)", "d/dx", "2*sigmoid(2*x)", "[{x = 1}, {x = -0.5}]", "",
+     "exponential", "sigmoid(2*x)"),
+    ("softplus-as-itself", '["x"]', "softplus(x)", "d/dx", "softplus(x)", "[{x = 1}, {x = -0.5}]", "",
+     "exponential", "softplus(x)"),
+    ("softplus-chain-as-itself", '["x"]', "softplus(x**2)", "d/dx", "2*x*softplus(x**2)", "[{x = 1}, {x = -0.5}]",
+     "", "exponential", "softplus(x**2)"),
     # logarithm
     ("log10", '["x"]', "log(x, 10)", "d/dx", "1/x", "[{x = 0.5}, {x = 3}]", "", "logarithm", "log(x, 10)"),
     ("log2-chain", '["x"]', "log(x**2 + 1, 2)", "d/dx", "2*x/(x**2 + 1)", "[{x = 0.5}, {x = 3}]", "", "logarithm",
@@ -109,6 +127,10 @@ MISTAKES = [
     # sign
     ("subtraction-sign", '["x"]', "x**2 - log(x)", "d/dx", "2*x + 1/x", "[{x = 0.5}, {x = 2}]", "", "sign",
      "x**2 - log(x)"),
+    ("cross-entropy-reversed", '["z[3]"]', "logsumexp(z) - dot(t, z)", "d/dz", "t - softmax(z)", "{z = [1, 2, 3]}",
+     "data = { t = [0, 1, 0] }", "sign", "logsumexp(z) - dot(t, z)"),
+    ("difference-reversed", '["x"]', "x**3 - exp(x)", "d/dx", "exp(x) - 3*x**2", "[{x = 0.5}, {x = 2}]", "", "sign",
+     "x**3 - exp(x)"),
     ("negation-dropped", '["x"]', "-x**3 + 2*x", "d/dx", "3*x**2 + 2", "[{x = 0.5}, {x = 2}]", "", "sign", "-x**3"),
     # mean
     ("mean-as-sum", '["x[3]"]', "mean(x**2)", "d/dx", "2*x", "{x = [1, 2, -1]}", "", "mean", "mean(x**2)"),
