@@ -47,13 +47,13 @@ WRONG_DERIVATIVES: dict[str, list[tuple[str, str, str, str, Callable[[Backend, n
     # sigmoid' = sigmoid (1 - sigmoid): the factor (1 - sigmoid) dropped leaves sigmoid itself, the
     # exponential's rule (d e^u = e^u); softplus = ln(1 + e^u): taken as its own derivative (the
     # exponential's rule again), or with the chain rule's inner factor e^u of ln(1 + e^u) dropped
-    "sigmoid": [("exponential", "as-itself", "the derivative of sigmoid taken as sigmoid itself (its factor "
-                 "1 - sigmoid dropped, as if it were an exponential)", "sigmoid({u})",
+    "sigmoid": [("exponential", "as-itself", ("the derivative of sigmoid taken as sigmoid itself (its factor "
+                                              "1 - sigmoid dropped, as if it were an exponential)"), "sigmoid({u})",
                  lambda B, u: B.call("sigmoid", u))],
-    "softplus": [("exponential", "as-itself", "the derivative of softplus taken as softplus itself (as if it "
-                  "were an exponential)", "softplus({u})", lambda B, u: B.call("softplus", u)),
-                 ("chain", "log-inner-dropped", "softplus = ln(1 + e^u) differentiated without the chain rule's "
-                  "inner factor e^u (1/(1 + e^u) for e^u/(1 + e^u))", "1/(1 + exp({u}))",
+    "softplus": [("exponential", "as-itself", ("the derivative of softplus taken as softplus itself (as if it "
+                                               "were an exponential)"), "softplus({u})", lambda B, u: B.call("softplus", u)),
+                 ("chain", "log-inner-dropped", ("softplus = ln(1 + e^u) differentiated without the chain rule's "
+                                                 "inner factor e^u (1/(1 + e^u) for e^u/(1 + e^u))"), "1/(1 + exp({u}))",
                   lambda B, u: 1 / (1 + B.call("exp", u)))],
     "erf": [], "asinh": [], "acosh": [], "atanh": [],
 }

@@ -82,7 +82,7 @@ def local_partial(w: Walk, tree: Tree, node_id: int, x: int) -> object | None:
     """∂L/∂X, the local partial of a let by one input, for scalars (others held): None if not scalar."""
     if w.values[node_id].shape != () or w.values[x].shape != ():
         return None
-    inputs, local = graph_inputs(tree, tree.nodes[node_id])
+    _, local = graph_inputs(tree, tree.nodes[node_id])
     tans: list = [None] * len(tree.nodes)
     one = np.asarray(w.B.const(1) + np.zeros((w.K,), dtype=object), dtype=w.B.dtype)
     t = _without(w, tans, x, local, seed=one)[node_id]
