@@ -108,6 +108,9 @@ def _random_points(case: Case, count: int) -> list[tuple[sympy.Expr, ...]]:
 
 
 class _Search:
+    #: nodes whose tangent is set rather than differentiated (a node partial's seeded intermediate)
+    fixed: dict[int, object] = {}  # noqa: RUF012 - never mutated: a subclass sets its own
+
     def __init__(self, case: Case, tree: Tree, key: str, entries: list[ClaimEntry], start: float,
                  budget: float, oracle: ClaimOracle | None) -> None:
         self.case, self.tree, self.key, self.entries = case, tree, key, entries
@@ -145,7 +148,7 @@ class _Search:
         try:
             with np.errstate(all="ignore"):
                 walk = Walk(self.tree, FLOAT, point, self.seeds)
-                base = walk.tangents()
+                base = walk.tangents(self.fixed or None)
                 right = self._float_values(walk, base)
             if not np.all(np.isfinite(right)):
                 return
@@ -188,7 +191,7 @@ class _Search:
                         value = mpmath.mpf(exact.evaluate(root, subs))
                         if abs(self._output_value(walk, i) - value) > mpmath.mpf(10) ** -20 * (1 + abs(value)):
                             return None
-                    base = walk.tangents()
+                    base = walk.tangents(self.fixed or None)
                     right = self._entry_values(walk, base)
             except (ArithmeticError, ValueError, TypeError, EvaluationError, ZeroDivisionError):
                 return None
@@ -245,7 +248,7 @@ class _Search:
         if np.all(np.abs(claim - right) <= SCREEN_RTOL * self.scale) and self._confirm((), right_claim=True):
             return self._done((), True, note="the claim is right")
         self.claim, self.right = claim, right
-        self.cands = candidates(self.tree, self.float_walks[0])
+        self.cands = [m for m in candidates(self.tree, self.float_walks[0]) if not self._held(m.node)]
         self.stopped = False
         deltas, matched = self._singles()
         confirmed = [(m,) for m in matched if self._confirm((m,))]
@@ -265,7 +268,7 @@ class _Search:
         with np.errstate(all="ignore"):
             for walk, base in zip(self.float_walks, self.float_base):
                 try:
-                    tans = walk.tangents(mistakes, base)
+                    tans = walk.tangents({**self.fixed, **mistakes}, base)
                 except (ValueError, TypeError, IndexError, ArithmeticError):
                     return None
                 values.append(self._float_values(walk, tans))
@@ -303,7 +306,7 @@ class _Search:
                     if state is None:
                         return False
                     walk, base, right = state
-                    tans = walk.tangents({m.node: m for m in mistakes}, base) if mistakes else base
+                    tans = walk.tangents({**self.fixed, **{m.node: m for m in mistakes}}, base) if mistakes else base
                     values = self._entry_values(walk, tans)
                     size = max([abs(c) for c in claims] + [abs(r) for r in right] + [mpmath.mpf(1) / 10 ** 30])
                     if any(abs(v - c) > self.rtol * size for v, c in zip(values, claims)):
@@ -340,6 +343,10 @@ class _Search:
             if values is not None and self._matches(values) and self._confirm((ma, mb)):
                 found.append((ma, mb))
         return found, True
+
+    def _held(self, node: int) -> bool:
+        """A node whose tangent ``fixed`` sets (or inside one): no mistake there changes anything."""
+        return any(node == f or self.tree.inside(node, f) for f in self.fixed)
 
     def _nested(self, a: Mistake, b: Mistake) -> bool:
         return a.node != b.node and (self.tree.inside(a.node, b.node) or self.tree.inside(b.node, a.node))

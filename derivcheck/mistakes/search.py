@@ -1,8 +1,9 @@
 """Which single wrong rule (then which pair) turns the derivative into the claim: the entry points.
 
 ``diagnose`` picks the search for a claim (``bounded`` for a Jacobian entry, a directional
-derivative, a JVP or a VJP; ``implicit`` for dy/dx on F = 0) and declines, with a sentence, what
-neither covers (second derivatives, node partials, quantities built from the derivative).
+derivative, a JVP or a VJP; ``implicit`` for dy/dx on F = 0; ``nodes`` for the function's partial
+by a ``let`` intermediate, "dJ/du") and declines, with a sentence, what none covers (second
+derivatives, an intermediate's own partials, quantities built from the derivative).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from derivcheck.mistakes.bounded import (
 )
 from derivcheck.mistakes.diagnosis import Diagnosis, Unexplained
 from derivcheck.mistakes.implicit import implicit_outcome
+from derivcheck.mistakes.nodes import node_outcome
 from derivcheck.mistakes.tree import Unsupported, build_tree
 from derivcheck.model import Case, ClaimEntry, Quantity
 
@@ -85,6 +87,10 @@ def diagnose(case: Case, key: str, *, budget: float = BUDGET_SECONDS, oracle: Cl
             if outcome is not None:
                 return outcome
             return Outcome((), False, 0.0, note="a second-order implicit derivative: not a claim the search covers")
+        if all(c.quantity is Quantity.PARTIAL for c in entries):
+            outcome = node_outcome(case, build_tree(case), key, entries, start, budget)
+            if outcome is not None:
+                return outcome
         if any(c.quantity not in SEARCHED for c in entries):
             return Outcome((), False, 0.0, note=f"{_kind(entries)}: not a claim the search covers")
         if len(entries) > MAX_ENTRIES:
