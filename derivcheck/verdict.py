@@ -29,6 +29,8 @@ from derivcheck.numformat import fmt_number
 
 FLOAT64_EPS = float(np.finfo(np.float64).eps)
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
+FLOAT16_EPS = float(np.finfo(np.float16).eps)
+BFLOAT16_EPS = 2.0 ** -7  # 8 significant bits (NumPy has no bfloat16)
 
 #: autograd vs exact, float64: rounding in a compiled expression stays far below this.
 AUTOGRAD_RTOL = 1e-9
@@ -45,6 +47,44 @@ DECIDABLE_RTOL = 1e-3
 
 
 @dataclass(frozen=True)
+class DtypeRule:
+    """How far autograd values computed in one dtype may stray from a float64 reference.
+
+    ``autograd_rtol`` is relative to the entry, ``rounding_floor`` relative to the largest entry
+    of the quantity (cancellation leaves rounding of that size in small entries). For half
+    precision both are a few units of rounding (``eps`` is the spacing of numbers at 1): enough
+    for the handful of roundings a correct backward makes per entry, small enough that a 1%
+    error fails in float16 (10 units) and lies at the edge in bfloat16 (1.3 units; the
+    contracted checks, summed in float64, see it: their rounding averages out, a bias does not).
+    """
+
+    eps: float
+    autograd_rtol: float
+    rounding_floor: float
+
+
+#: one tolerance authority, keyed by the dtype the function computes in
+DTYPE_RULES: dict[str, DtypeRule] = {
+    "float64": DtypeRule(FLOAT64_EPS, AUTOGRAD_RTOL, ROUNDING_FLOOR),
+    "complex128": DtypeRule(FLOAT64_EPS, AUTOGRAD_RTOL, ROUNDING_FLOOR),
+    # float32: a float32 backward against a float64 reference, over reductions of thousands of terms
+    "float32": DtypeRule(FLOAT32_EPS, 2e-3, 2e-5),
+    "complex64": DtypeRule(FLOAT32_EPS, 2e-3, 2e-5),
+    "float16": DtypeRule(FLOAT16_EPS, 4 * FLOAT16_EPS, 4 * FLOAT16_EPS),
+    "bfloat16": DtypeRule(BFLOAT16_EPS, 1.0 * BFLOAT16_EPS, 1.0 * BFLOAT16_EPS),
+}
+
+
+def dtype_rule(dtype: str) -> DtypeRule:
+    """The rule for ``dtype`` (``"float16"``, ``"torch.bfloat16"``, ...); ValueError when unknown."""
+    key = str(dtype).removeprefix("torch.")
+    try:
+        return DTYPE_RULES[key]
+    except KeyError:
+        raise ValueError(f"no tolerances for dtype {dtype!r}; known: {sorted(DTYPE_RULES)}") from None
+
+
+@dataclass(frozen=True)
 class Tolerances:
     """The rules a comparison is held to; ``for_dtype`` gives the defaults per dtype."""
 
@@ -56,10 +96,15 @@ class Tolerances:
 
     @classmethod
     def for_dtype(cls, dtype: str = "float64") -> "Tolerances":
-        """float64 defaults, or looser autograd rules when the computation ran in float32."""
-        if dtype == "float32":
-            return cls(autograd_rtol=2e-3, rounding_floor=2e-5)
-        return cls()
+        """The defaults for autograd values computed in ``dtype`` (a key of ``DTYPE_RULES``).
+
+        Examples
+        --------
+        >>> Tolerances.for_dtype("float16").autograd_rtol == 4 * FLOAT16_EPS
+        True
+        """
+        rule = dtype_rule(dtype)
+        return cls(autograd_rtol=rule.autograd_rtol, rounding_floor=rule.rounding_floor)
 
 
 class Verdict(enum.Enum):

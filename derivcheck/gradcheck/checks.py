@@ -51,7 +51,7 @@ class TorchCheck:
     def __init__(self, fn, grad: Callable | None, options: Options, target: str) -> None:
         self.fn, self.options, self.target = fn, options, target
         self.tol: Tolerances = options.tolerances or Tolerances.for_dtype(fn.dtype)
-        self.numeric = Numeric(fn)
+        self.numeric = Numeric(fn, self.tol.numeric_k)
         self.notes: list[str] = []
         self.causes: list[str] = []
         self.inputs = _layout(fn.slots)

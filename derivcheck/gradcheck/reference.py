@@ -23,8 +23,9 @@ FLOAT32_ROUNDING_ULPS = 4.0
 class Numeric:
     """Finite differences of the user's function, with the complex step where it is valid."""
 
-    def __init__(self, fn) -> None:
+    def __init__(self, fn, numeric_k: float = NUMERIC_K) -> None:
         self.fn = fn
+        self.numeric_k = numeric_k  # the user's override (Tolerances.numeric_k) holds here too
         self.evaluations = 0
         self.complex: bool | None = None
         self.note = ""
@@ -44,7 +45,7 @@ class Numeric:
         cs = finite_diff.directional(self.fn.evaluate, self.fn.x, direction[None], complex_step=True)
         real = finite_diff.directional(self.fn.evaluate, self.fn.x, direction[None])
         self.evaluations += cs.evaluations + real.evaluations
-        if np.all(np.abs(cs.value - real.value) <= NUMERIC_K * (real.error + cs.error)):
+        if np.all(np.abs(cs.value - real.value) <= self.numeric_k * (real.error + cs.error)):
             return False
         self.complex = False
         self.note = ("the complex step disagrees with real differences (the function is not analytic in "
