@@ -140,8 +140,11 @@ def summary_line(result: CheckResult) -> str:
     )
     shape = f"{result.n_inputs} input entries x {result.n_outputs} output{'s' if result.n_outputs != 1 else ''}"
     how = result.strategy + (f" ({result.directions} directions)" if result.strategy == "directional" else "")
-    return (f"check_grad({result.target}): {result.verdict.value}; {modes}; {shape}, {how}, "
-            f"reference {result.reference}, {result.dtype}, {result.evaluations} evaluations, {result.seconds:.3g} s")
+    checked = f"{modes}; " if modes else ""
+    reference = f"reference {result.reference}, " if result.reference != "none" else ""
+    how = f"{how}, " if result.strategy != "none" else ""
+    return (f"check_grad({result.target}): {result.verdict.value}; {checked}{shape}, {how}"
+            f"{reference}computed in {result.dtype}, {result.evaluations} evaluations, {result.seconds:.3g} s")
 
 
 def failure_message(result: CheckResult) -> str:
