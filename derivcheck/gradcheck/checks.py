@@ -20,6 +20,7 @@ from derivcheck.engines import numeric as finite_diff
 from derivcheck.gradcheck.causes import (
     Layout,
     confinement_cause,
+    conjugate_cause,
     coupling_cause,
     ratio_cause,
     transposed_cause,
@@ -28,7 +29,7 @@ from derivcheck.gradcheck.causes import (
 from derivcheck.gradcheck.reference import Numeric, kink_possible
 from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict, with_message
 from derivcheck.gradcheck.suspects import localise, methods, missing_term, nanmax, unit_rows
-from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, one_line
+from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, label, one_line
 from derivcheck.model import Quantity
 from derivcheck.verdict import FLOAT64_EPS, ClaimValue, Entry, Row, Source, Tolerances, Verdict, judge, overall
 
@@ -67,10 +68,17 @@ class TorchCheck:
         rng = np.random.default_rng(options.seed)  # a local generator: no global RNG state changes
         self.U = rng.standard_normal((options.directions, fn.n))
         self.W = np.ones((1, 1)) if fn.m == 1 else rng.standard_normal((COTANGENTS, fn.m))
+        if len(fn.out_slots) > 1:  # each output on its own too: the others' gradients undefined (None)
+            alone = [np.where(np.isin(np.arange(fn.m), np.arange(s.offset, s.offset + s.size)), self.W[0], 0.0)
+                     for s in fn.out_slots if s.size]
+            self.W = np.vstack([self.W, *alone])
         self.V = rng.standard_normal((options.directions, fn.n))  # second-order contractions
 
     # the flow ------------------------------------------------------------------------------------
     def run(self) -> CheckResult:
+        if self.fn.n == 0 or self.fn.m == 0:
+            what = "the checked inputs have no entries" if self.fn.n == 0 else "the outputs have no entries"
+            return self._early(f"nothing to compare: {what} (an empty Jacobian is right)", Verdict.PASS)
         early = self._check_point()
         if early is not None:
             return early
@@ -182,7 +190,8 @@ class TorchCheck:
                 continue
             i_s = np.array([r.index[0] for r in wrong])
             j_s = np.array([r.index[1] for r in wrong])
-            shape = transposed_cause(self.inputs, ref, computed) or coupling_cause(ref, computed)
+            shape = (conjugate_cause(self.inputs, self.outputs, ref, computed)
+                     or transposed_cause(self.inputs, ref, computed) or coupling_cause(ref, computed))
             self.add_cause(shape or ratio_cause(ref[i_s, j_s], computed[i_s, j_s]))
             self.add_cause(confinement_cause(self.inputs, list(j_s), outputs=self.outputs, wrong_outputs=list(i_s)))
             if source is Source.CLAIM:
@@ -330,8 +339,9 @@ class TorchCheck:
     def _result(self, rows: list[Row], suspects: list[Row], second: list[Row], strategy: str) -> CheckResult:
         if self.numeric.note:
             self.notes.append(self.numeric.note)
-        if self.fn.dtype != "float64":
-            self.notes.append("the function computes in float32: tolerances are float32's")
+        self.notes.extend(getattr(self.fn, "notes", ()))
+        if self.fn.dtype not in ("float64", "complex128"):
+            self.notes.append(f"the function computes in {self.fn.dtype}: tolerances are {self.fn.dtype}'s")
         modes = self._modes([*rows, *suspects], second)
         verdicts = [r.verdict for r in (*rows, *suspects, *second)]
         verdict = overall(verdicts)
@@ -374,4 +384,6 @@ class _ReverseFailed(Exception):
 
 
 def _layout(slots: Sequence[Slot]) -> Layout:
-    return Layout(tuple(s.name for s in slots), tuple(s.shape for s in slots), tuple(s.offset for s in slots))
+    return Layout(tuple(s.name for s in slots), tuple(s.layout_shape for s in slots),
+                  tuple(s.offset for s in slots), namer=lambda flat: label(slots, flat),
+                  complex=tuple(getattr(s, "complex", False) and s.kept is None for s in slots))

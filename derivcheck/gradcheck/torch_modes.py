@@ -34,14 +34,18 @@ class Float64(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in (Tensor.float, Tensor.half, Tensor.bfloat16):
             func = Tensor.double
+        elif func is Tensor.cfloat:
+            func = Tensor.cdouble
         return func(*_lift(args), **{k: _lift(v) for k, v in (kwargs or {}).items()})
 
 
 def _lift(value: object) -> object:
     if isinstance(value, Tensor):
+        if value.dtype == torch.complex64:  # complex halves keep their imaginary part
+            return value.to(torch.complex128)
         return value.double() if value.dtype in LOW_PRECISION else value
     if isinstance(value, torch.dtype):
-        return torch.float64 if value in LOW_PRECISION else value
+        return torch.complex128 if value == torch.complex64 else torch.float64 if value in LOW_PRECISION else value
     if isinstance(value, (list, tuple)):
         return type(value)(_lift(v) for v in value)
     return value
