@@ -140,8 +140,8 @@ class InputView:
             if slot.complex:
                 pairs = piece.reshape(*batch, *slot.shape, 2)
                 out.append(torch.complex(pairs[..., 0], pairs[..., 1]))
-            else:
-                out.append(piece.reshape(tuple(batch) + slot.shape))
+            else:  # a copy: a function that reads its input's storage (as_strided) must not see the vector's
+                out.append(piece.reshape(tuple(batch) + slot.shape).clone())
         return out
 
     def join(self, grads: Sequence[Tensor], count: int) -> Tensor:
@@ -150,6 +150,9 @@ class InputView:
         for slot, g in zip(self.slots, grads):
             if g.is_complex():
                 g = torch.view_as_real(g.resolve_conj())
+            if g.numel() != count * slot.full_size:
+                raise ValueError(f"the gradient of {slot.name} has {g.numel() // max(count, 1)} entries, "
+                                 f"its input {slot.full_size}")
             g = g.reshape(count, -1)
             if slot.kept is not None:
                 g = g[:, list(slot.kept)]

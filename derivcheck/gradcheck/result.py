@@ -15,6 +15,8 @@ from derivcheck.verdict import Row, Source, Tolerances, Verdict, overall
 
 #: wrong entries named in the message (the full table is on the result)
 MESSAGE_ENTRIES = 3
+#: the method of rows whose reference is the same code lifted to float64 (see ``precision``)
+LIFTED = "float64 autograd"
 
 
 class Mode(enum.Enum):
@@ -190,6 +192,10 @@ def _headline(result: CheckResult) -> str:
     return f"{result.target}: no verdict could be reached"
 
 
+def _plain(value: float) -> str:
+    return "nan" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
+
+
 def describe_row(row: Row) -> str:
     """``label: reference R (method); reverse C; error E > tolerance T`` for one row."""
     parts = [f"{row.label}:"]
@@ -197,6 +203,8 @@ def describe_row(row: Row) -> str:
         parts.append(f"exact {fmt_number(row.exact, 10)}")
         if row.numeric is not None:
             parts.append(f"numeric {fmt_number(row.numeric, 10)}")
+    elif row.numeric is not None and (row.method or "").startswith(LIFTED):
+        parts.append(f"float64 {fmt_number(row.numeric, 10)} ({row.method})")
     elif row.numeric is not None:
         parts.append(f"numeric {fmt_number(row.numeric, 10)} (+-{fmt_number(row.numeric_error, 2)}, {row.method})")
     if row.left is not None and row.right is not None and row.verdict is Verdict.NOT_DIFFERENTIABLE:
@@ -207,7 +215,11 @@ def describe_row(row: Row) -> str:
                          + (" (wrong)" if source in row.wrong else ""))
     for claim in row.claims:
         parts.append(f"{claim.key} {fmt_number(claim.value, 10)}" + (" (wrong)" if Source.CLAIM in row.wrong else ""))
-    if row.verdict is Verdict.MISMATCH:
+    broken = sorted({_plain(v) for s, v in ((Source.REVERSE, row.reverse), (Source.FORWARD, row.forward))
+                     if s in row.wrong and v is not None and not math.isfinite(v)})
+    if row.verdict is Verdict.MISMATCH and broken:
+        parts.append(f"the gradient is {' and '.join(broken)} where the reference is finite")
+    elif row.verdict is Verdict.MISMATCH:
         parts.append(f"error {fmt_number(row.error, 3)} > tolerance {fmt_number(row.tolerance, 3)}")
     elif row.note:
         parts.append(row.note)

@@ -14,10 +14,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from derivcheck.gradcheck import precision
 from derivcheck.gradcheck.inputs import Arguments, by_keyword
 from derivcheck.gradcheck.modules import Guarded, ModuleCall, StateGuard, modules_in
-from derivcheck.gradcheck.result import CheckResult, Options, with_message
-from derivcheck.verdict import FLOAT64_EPS, Verdict
+from derivcheck.gradcheck.result import CheckResult, Mode, Options, with_message
+from derivcheck.verdict import FLOAT64_EPS, Verdict, overall
 
 #: two calls at the same point "differ" beyond this many float64 ulps of the output's size
 SAME_OUTPUT_ULPS = 64
@@ -46,13 +47,20 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
         runnable = Guarded(plain, guard) if guard is not None else plain
     try:
         with torch.random.fork_rng(devices=[]):
-            fn = TorchFunction(runnable, values, device=options.device, names=names)
+            user = precision.user_precision(runnable, values)  # one watched call, unless all float64
+            watched = precision.Watched(runnable)
+            fn = TorchFunction(watched, values, device=options.device, names=names)
+            computes = precision.lowest([*(watched.seen or ()), *([user] if user else [])])
+            if computes in precision.HALF:
+                fn = _lifted(fn, runnable, values, options, names, computes)
             if guard is not None and guard.written:
                 stateful = _carried_state(fn, guard, target, options)
                 if stateful is not None:
                     return stateful
                 fn._vmap = False  # a forward that writes state is evaluated plainly, one call at a time
             result = check_function(fn, grad, options, target)
+            if computes in precision.HALF:
+                result = _as_run(result, fn, runnable, values, precision.name(computes), options)
     finally:
         if guard is not None:
             guard.restore()
@@ -63,6 +71,43 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
         result = _noted(result, f"{target} is in training mode: call model.eval() before checking (dropout "
                                 f"and batch statistics), or seed the randomness inside the function")
     return result
+
+
+def _lifted(fn, runnable: Callable, values: tuple, options: Options, names, computes: torch.dtype):
+    """The function lifted to float64, to check its formulas (``fn`` itself when it cannot be)."""
+    from derivcheck.gradcheck.torch_function import TorchFunction
+
+    try:
+        return TorchFunction(precision.Lifted(runnable), values, device=options.device, names=names)
+    except Exception:  # noqa: BLE001 - checked as it runs, with its own dtype's tolerances
+        fn.precision = precision.name(computes)
+        return fn
+
+
+def _as_run(result: CheckResult, fn, runnable: Callable, values: tuple, dtype: str, options: Options) -> CheckResult:
+    """The result with the half-precision run's gradients compared with the lifted code's."""
+    if result.verdict is not Verdict.PASS and result.verdict is not Verdict.MISMATCH:
+        return dataclasses.replace(result, dtype=dtype)
+    try:
+        rows, notes = precision.compare_run(fn, runnable, values, dtype, options.seed, options.tolerances)
+    except Exception as exc:  # noqa: BLE001 - the run itself raised in half precision
+        from derivcheck.gradcheck.torch_function import one_line
+
+        rows, notes = [], [f"the {dtype} run raised {one_line(exc)}"]
+    verdicts = [result.verdict, *(r.verdict for r in rows)]
+    verdict = overall(verdicts)
+    wrong = any(r.verdict is Verdict.MISMATCH for r in rows)
+    modes = tuple(dataclasses.replace(m, verdict=Verdict.MISMATCH) if wrong and m.mode is Mode.REVERSE else m
+                  for m in result.modes)
+    causes = result.causes
+    if wrong and any(not np.isfinite(r.reverse) for r in rows if r.verdict is Verdict.MISMATCH):
+        causes = (*causes, f"the gradient overflows or is undefined (inf or nan) in {dtype} only: the same code "
+                           f"in float64 is finite (scale the computation, or compute this step in float32)")
+    elif wrong:
+        causes = (*causes, f"the {dtype} run's gradient strays from the same code in float64 beyond {dtype}'s rounding")
+    return with_message(dataclasses.replace(
+        result, verdict=verdict, modes=modes, rows=(*result.rows, *rows), causes=causes, dtype=dtype,
+        notes=(*result.notes, *notes)))
 
 
 def _carried_state(fn, guard: StateGuard, target: str, options: Options) -> CheckResult | None:

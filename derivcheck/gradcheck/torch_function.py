@@ -44,6 +44,8 @@ class TorchFunction:
     ``ValueError`` for inputs or outputs that cannot be checked.
     """
 
+    precision: str | None = None  # the lowest precision the function computes in, when lower than dtype's guess
+
     def __init__(self, func: Callable, inputs: object, *, device: str | torch.device | None = None,
                  names: Sequence[str] | None = None) -> None:
         if not callable(func):
@@ -77,12 +79,14 @@ class TorchFunction:
         self.out_slots = out_slots(raw)
         self.complex = self.complex or any(s.complex for s in self.out_slots)
         self.m = int(value.shape[0])
+        self._keep: list[int] | None = None  # the outputs compared, when some carry no gradient
         self._vmap: bool | None = None
         self._graph: tuple[list[Tensor], list[Tensor]] | None = None
         self._vmap_jvp: bool | None = None
         self.constant_gradient = False  # double backward found no graph (a detach in the backward?)
         self.upcast = False  # finite differences through _Float64 (the function forces float32)
         self._upcast_dtype: torch.dtype | None = None
+        self._drop_outputs_without_gradient()
         self.reference_dtype = "float64" if self.run_dtype == self.out_dtype == torch.float64 else self._try_upcast()
 
     # evaluation ----------------------------------------------------------------------------
@@ -90,6 +94,8 @@ class TorchFunction:
     def dtype(self) -> str:
         """The tolerance key: ``"float64"`` when the function computes in float64, else ``"float32"``
         (``"complex128"`` and ``"complex64"`` when an input or output is complex)."""
+        if self.precision is not None:  # seen by gradcheck.precision: float16, bfloat16, autocast
+            return self.precision
         wide = self.run_dtype == self.out_dtype == torch.float64
         if self.complex:
             return "complex128" if wide else "complex64"
@@ -142,11 +148,39 @@ class TorchFunction:
 
     def call(self, tensors: Sequence[Tensor], args: tuple | None = None, *, complex_step: bool = False) -> Tensor:
         """The flattened outputs for the checked inputs ``tensors`` (graph kept if they need grad)."""
-        return flatten_outputs(self.func(*self._substitute(tensors, args)), complex_step=complex_step)
+        raw = self.func(*self._substitute(tensors, args))
+        if self._keep is not None:
+            raw = [r for r in raw if isinstance(r, Tensor) and (r.is_floating_point() or r.is_complex())]
+            raw = [raw[k] for k in self._keep]
+        return flatten_outputs(raw, complex_step=complex_step)
 
     def call_parts(self, tensors: Sequence[Tensor]) -> list[Tensor]:
         """Each floating-point output, flattened to real entries, for the checked inputs ``tensors``."""
-        return output_parts(self.func(*self._substitute(tensors)))
+        parts = output_parts(self.func(*self._substitute(tensors)))
+        return parts if self._keep is None else [parts[k] for k in self._keep]
+
+    def _drop_outputs_without_gradient(self) -> None:
+        """Outputs that carry no gradient while others do (torch marks some outputs of an op
+        non-differentiable: the mean and rstd of native_layer_norm) are named, not compared."""
+        try:
+            leaves, parts = self.graph()
+        except Exception:  # noqa: BLE001 - the forward with grad fails: the checks will say so
+            return
+        live = [k for k, p in enumerate(parts) if p.requires_grad]
+        if not live or len(live) == len(parts):
+            return
+        names = ", ".join(self.out_slots[k].name for k in range(len(parts)) if k not in live)
+        self.notes.append(f"not checked: {names} carry no gradient (requires_grad=False) while the other outputs "
+                          f"do; torch marks such outputs non-differentiable (a detach() if they should have one?)")
+        slots, offset, pieces = [], 0, []
+        for k in live:
+            s = self.out_slots[k]
+            pieces.append(self.value[s.offset:s.offset + s.size])
+            slots.append(Slot(s.name, s.shape, offset, s.complex))
+            offset += s.size
+        self.out_slots, self.value, self.m = tuple(slots), np.concatenate(pieces), offset
+        self._keep = live
+        self._graph = (leaves, [parts[k] for k in live])
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """A batch ``(k, n)`` of float64 (or complex128) points to ``(k, m)`` values, without grad.
@@ -287,8 +321,10 @@ class TorchFunction:
                 pass
         rows = []
         for r in range(count):
-            grads = torch.autograd.grad(outs, leaves, [w[r] for w in ws], retain_graph=True, allow_unused=True,
-                                        materialize_grads=True)
+            # w . out as one scalar: torch's check of explicit output gradients imports SymPy (a
+            # second on a first call); multiplying by w and summing back-propagates exactly w
+            total = sum((o * w[r]).sum() for o, w in zip(outs, ws))
+            grads = torch.autograd.grad(total, leaves, retain_graph=True, allow_unused=True, materialize_grads=True)
             rows.append(self._join(grads, 1)[0])
         return np.stack(rows)
 

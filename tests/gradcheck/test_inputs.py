@@ -42,7 +42,7 @@ def test_a_mapping_is_passed_as_keywords_and_names_the_entries() -> None:
 
 def test_names_name_positional_inputs() -> None:
     result = check_grad(lambda *t: (t[0] * t[1].exp()).sum(), (randn(2), randn(2, seed=1)), names=["alpha", "beta"])
-    assert [r.label for r in result.rows] == ["dout/dalpha[0]", "dout/dalpha[1]", "dout/dbeta[0]", "dout/dbeta[1]"]
+    assert [r.label for r in result.rows if r.label.startswith("dout/")] == ["dout/dalpha[0]", "dout/dalpha[1]", "dout/dbeta[0]", "dout/dbeta[1]"]
 
 
 def test_an_iterable_of_parameters_is_taken_as_a_tuple() -> None:
@@ -61,7 +61,7 @@ def test_a_module_takes_a_mapping_too() -> None:
             return (self.k * x ** power).sum()
 
     result = check_grad(Scaled(), {"x": randn(3), "power": 3})
-    assert result.ok and {r.label.split("/d")[1].split("[")[0] for r in result.rows} == {"k", "x"}
+    assert result.ok and {r.label.split("/d")[1].split("[")[0] for r in result.rows if r.label.startswith("dout/")} == {"k", "x"}
 
 
 @pytest.mark.parametrize(("inputs", "names", "message"), [
