@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -194,11 +195,8 @@ def describe(func: object) -> str:
 def _is_expression(func: object) -> bool:
     if isinstance(func, str):
         return True
-    try:
-        import sympy
-    except ImportError:  # pragma: no cover - sympy is a dependency
-        return False
-    return isinstance(func, (sympy.Basic, sympy.MatrixBase))
+    sympy = sys.modules.get("sympy")  # a SymPy object means SymPy is imported: no 1.5 s import to ask
+    return sympy is not None and isinstance(func, (sympy.Basic, sympy.MatrixBase))
 
 
 def _options(seed: object, directions: object, order: object, tolerances: object, device: object,

@@ -39,6 +39,11 @@ FULL_MAX_INPUTS = 64
 FULL_MAX_ENTRIES = 4096
 #: random cotangents for a function with several outputs (one, w = 1, for a scalar)
 COTANGENTS = 2
+#: forward-mode directions checked first (a dual-number pass costs several evaluations' time)
+FORWARD_PROBES = 1
+#: a first numeric estimate settles an entry only when its error is below this fraction of the
+#: Jacobian's size: a bug of 1e-6 (relative) or more is never waved through by a rough estimate
+QUICK_MAX_REL = 1e-6
 
 
 def check_function(fn, grad: Callable | None, options: Options, target: str) -> CheckResult:
@@ -123,7 +128,12 @@ class TorchCheck:
         if not np.all(np.isfinite(value)):
             bad = int(np.sum(~np.isfinite(value)))
             return self._early(f"func is not finite at this point ({bad} of {value.size} outputs are nan or inf)")
-        once, again = self.fn.evaluate(np.stack([self.fn.x, self.fn.x]))
+        if getattr(self.fn, "upcast", False):  # the first value ran in float32: compare two lifted calls
+            once, again = self.fn.evaluate(np.stack([self.fn.x, self.fn.x]))
+            self.numeric.evaluations += 2
+        else:  # one more plain call beside the first (a batch of two may run as one vmapped call)
+            once, again = value, self.fn.evaluate(self.fn.x[None])[0]
+            self.numeric.evaluations += 2  # with the first call, which found the output's shape
         if np.any(np.abs(again - once) > 64 * FLOAT64_EPS * max(float(np.max(np.abs(once))), 1e-300)):
             gap = float(np.max(np.abs(again - once)))
             return self._early(f"func is not deterministic: two calls at the same point differ by {gap:.3g} "
@@ -149,10 +159,19 @@ class TorchCheck:
     # first order: full Jacobians -------------------------------------------------------------------
     def _full(self) -> tuple[list[Row], list[Row]]:
         fn = self.fn
-        num = self.numeric.jacobian()
         rev = self.reverse(np.eye(fn.m)) if self.reverse_on else None
-        fwd = self.forward(np.eye(fn.n))
-        fwd = None if fwd is None else fwd.T
+        fwd = self._forward_jacobian()
+        claim = None if self.claim is None else self.claim[None, :]
+        units = np.eye(fn.n)
+        num = self.numeric.settled(units, lambda q: self._agrees(q.value, q.error, (rev, fwd, claim)))
+        probes: list[Row] = []
+        if fwd is None and self.forward_on:
+            probes = self._forward_probes(num, rev)
+            if any(r.verdict is not Verdict.PASS for r in probes):  # look at every entry: which ones
+                fwd = self.forward(units)
+                fwd = None if fwd is None else fwd.T
+                probes = []
+                num = self.numeric.refine(num, units, self._agrees(num.value, num.error, (fwd,)))
         scale = nanmax(np.abs(num.value))
         rows = []
         for i in range(fn.m):
@@ -164,7 +183,51 @@ class TorchCheck:
                                         numeric=(num.value[i, j], num.error[i, j], num.method[i, j])))
         rows = self._kinks_full(rows, scale)
         self._diagnose_full(rows, num.value, rev, fwd)
-        return rows, []
+        return rows + probes, []
+
+    def _agrees(self, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None]) -> np.ndarray:
+        """Per column of ``value`` (m, d): whether a first estimate settles it, every computed
+        value (m, d) within the tolerance of judge with no scale allowance (stricter than the final
+        judgement) and the estimate's error far below a bug worth finding."""
+        tol = self.tol
+        with np.errstate(all="ignore"):
+            size = np.abs(value)
+            limit = tol.numeric_k * error + (tol.autograd_rtol + tol.rounding_floor) * size
+            ok = np.all(np.isfinite(value) & np.isfinite(error), axis=0)
+            top = nanmax(size)  # an all-zero Jacobian: no bug hides in a rounding-size estimate
+            ok &= np.all(tol.numeric_k * error <= QUICK_MAX_REL * np.fmax(size, top if top > 0 else np.inf), axis=0)
+            for values in computed:
+                if values is not None:
+                    ok &= np.all(np.abs(np.asarray(values) - value) <= limit, axis=0)
+        return ok
+
+    def _forward_jacobian(self) -> np.ndarray | None:
+        """Forward mode's whole Jacobian (m, n) for the smallest inputs, else ``None``: forward
+        mode is checked along a few directions first (n forward passes, or vmap's overhead, cost
+        more than the whole check of a correct function), entry by entry only if one fails."""
+        if not self.forward_on or self.fn.n > FORWARD_PROBES:
+            return None
+        fwd = self.forward(np.eye(self.fn.n))
+        return None if fwd is None else fwd.T
+
+    def _forward_probes(self, num, rev: np.ndarray | None) -> list[Row]:
+        """``J u`` from forward mode along a few seeded directions (one pass each) against the
+        numeric Jacobian times ``u``: a function that does not batch pays FORWARD_PROBES forward
+        passes, not n."""
+        U = self.U[:FORWARD_PROBES]
+        F = [self.forward(u[None]) for u in U]  # one dual-number pass each: cheaper than vmap's set-up
+        if any(f is None for f in F):
+            return []
+        F = np.concatenate(F)  # (k, m)
+        value, error = num.value @ U.T, np.abs(num.error) @ np.abs(U).T  # (m, k)
+        terms = np.abs(num.value) @ np.abs(U).T
+        rows = []
+        for d in range(len(U)):
+            for i in range(self.fn.m):
+                label = f"(J u{d + 1})[{self.outputs.label(i)}]" if self.fn.m > 1 else f"J u{d + 1}"
+                rows.append(self.judge(Quantity.JVP, (d, i), label, float(terms[i, d]), fwd=F[d, i],
+                                       numeric=(value[i, d], error[i, d], methods(num.method[i]))))
+        return rows
 
     def _kinks_full(self, rows: list[Row], scale: float) -> list[Row]:
         columns = sorted({r.index[1] for r in rows if kink_possible(r)})
@@ -200,13 +263,17 @@ class TorchCheck:
     # first order: directional checks ---------------------------------------------------------------
     def _directional(self) -> tuple[list[Row], list[Row]]:
         U, W = self.U, self.W
-        num = self.numeric.directional(U)  # (m, d)
-        s_num, e_num = W @ num.value, np.abs(W) @ num.error
         A = self.reverse(W) if self.reverse_on else None
         F = self.forward(U)
         s_rev = None if A is None else A @ U.T
         s_fwd = None if F is None else W @ F.T
         s_claim = None if self.claim is None else (U @ self.claim)[None, :]
+
+        def agrees(q) -> np.ndarray:
+            return self._agrees(W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim))
+
+        num = self.numeric.settled(U, agrees)  # (m, d)
+        s_num, e_num = W @ num.value, np.abs(W) @ num.error
         terms = np.abs(W) @ np.abs(num.value)
         if A is not None:
             terms = np.maximum(terms, np.abs(A) @ np.abs(U).T)
