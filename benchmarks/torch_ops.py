@@ -324,7 +324,7 @@ def smooth_ops() -> dict[str, Callable]:
 BUGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "one entry x1.01": lambda g: g.reshape(-1)[5].mul_(1.01),
     "one entry x(1+1e-4)": lambda g: g.reshape(-1)[5].mul_(1 + 1e-4),
-    "one entry + 1e-3 mean|g|": lambda g: g.reshape(-1)[5].add_(1e-3 * float(g.abs().mean())),
+    "one entry + 1e-3 x mean abs(g)": lambda g: g.reshape(-1)[5].add_(1e-3 * float(g.abs().mean())),
 }
 
 
