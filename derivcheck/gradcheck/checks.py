@@ -361,7 +361,15 @@ class TorchCheck:
             reverse=None if rev is None else float(rev), forward=None if fwd is None else float(fwd),
             numeric=float(numeric[0]), numeric_error=float(numeric[1]), method=str(numeric[2]),
             claims=claims, scale=float(scale), dtype=self.fn.dtype,
+            function_scale=self._function_scale(quantity, index),
         ), self.tol)
+
+    def _function_scale(self, quantity: Quantity, index: tuple[int, ...]) -> float:
+        """The size of the values a compared quantity differentiates (w . f for a VJP row)."""
+        size = float(np.max(np.abs(self.fn.value))) if self.fn.value.size else 0.0
+        if quantity is Quantity.VJP and index[0] < len(self.W):
+            return size * float(np.sum(np.abs(self.W[index[0]])))
+        return size if quantity in (Quantity.JACOBIAN, Quantity.JVP) else 0.0
 
     def rejudge(self, row: Row, scale: float, left: float, right: float, error: float) -> Row:
         claims = row.claims
