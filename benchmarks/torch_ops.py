@@ -49,10 +49,11 @@ OUTCOMES = ("pass", "mismatch", "inconclusive", "refused", "error")
 REFEREE_STEPS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
 #: the referee compares at most this many input entries (it costs 2 evaluations per entry and step)
 REFEREE_MAX_INPUTS = 4000
-#: referee: a mode is right when within this of the best step, relative to the Jacobian's size ...
-REFEREE_RIGHT = 1e-5
-#: ... and wrong when further than this at every step
-REFEREE_WRONG = 1e-3
+#: referee: a mode is right within this (relative to the Jacobian's largest entry) or within the
+#: agreement of two steps ...
+REFEREE_RIGHT = 1e-12
+#: ... and wrong beyond this when the steps agree with each other a hundred times better
+REFEREE_WRONG = 1e-9
 
 
 @dataclass
@@ -251,18 +252,20 @@ def _referee(sample: Sample) -> str:
 
 
 def _referee_verdict(mode: str, J: torch.Tensor, numeric: list[torch.Tensor]) -> str:
-    scale = max(float(numeric[2].abs().max()) if numeric[2].numel() else 0.0, 1e-300)
+    """Right when within the numerics' own agreement; wrong when the numerics agree with each
+    other far better than with the mode (errors relative to the Jacobian's largest entry)."""
     finite = [N for N in numeric if bool(torch.isfinite(N).all())]
     if not finite or not bool(torch.isfinite(J).all()):
         return f"{mode}: not finite"
-    errs = [float((J - N).abs().max()) / max(scale, 1.0) for N in finite]
-    spread = max(float((a - b).abs().max()) for a, b in zip(finite, finite[1:])) / max(scale, 1.0) if len(finite) > 1 else 0
+    scale = max(max(float(N.abs().max()) if N.numel() else 0.0 for N in finite), 1e-300)
+    errs = [float((J - N).abs().max()) / scale for N in finite]
+    agree = min((float((a - b).abs().max()) / scale for a, b in zip(finite, finite[1:])), default=0.0)
     best = min(errs)
-    if best <= REFEREE_RIGHT:
-        return f"{mode} right (error {best:.1e})"
-    if best >= REFEREE_WRONG and spread < best / 10:
-        return f"{mode} WRONG (error {best:.2e} at every step, steps agree to {spread:.1e})"
-    return f"{mode} unclear (best error {best:.1e}, steps spread {spread:.1e}: a kink or noise)"
+    if best <= max(10 * agree, REFEREE_RIGHT):
+        return f"{mode} right (error {best:.1e}, steps agree to {agree:.1e})"
+    if best >= 100 * agree and best >= REFEREE_WRONG:
+        return f"{mode} WRONG (error {best:.2e} at best, steps agree to {agree:.1e})"
+    return f"{mode} unclear (error {best:.1e}, steps agree to {agree:.1e}: a kink or noise)"
 
 
 def _reverse_jacobian(f: Callable, x0: torch.Tensor, m_parts: list[int]) -> torch.Tensor | None:
