@@ -47,6 +47,7 @@ def check_grad(
     raises: bool = True,
     params: Sequence[str] | str | None = None,
     names: Sequence[str] | None = None,
+    budget: int | None = None,
 ) -> CheckResult:
     """Check the derivatives of ``func`` and raise if one is wrong.
 
@@ -83,6 +84,11 @@ def check_grad(
         Compare full Jacobians (small inputs) or seeded directional products (large inputs).
     raises : bool
         Raise on a wrong derivative or no verdict (default); else only return the result.
+    budget : int, optional
+        The most function evaluations the numeric reference may spend. A correct function
+        costs about two per input entry (or per direction); entries whose first estimate
+        disagrees are refined with more, and where the budget stops a refinement those entries
+        stay unconfirmed (no verdict rests on them) and a note says so.
     params : str or list of str, optional
         For a module: the parameters to check, by name or glob (``["fc2.*"]``); default every
         parameter that requires grad.
@@ -121,7 +127,7 @@ def check_grad(
     8
     """
     __tracebackhide__ = True  # pytest shows the message, not this function's source
-    options = _options(seed, directions, order, tolerances, device, strategy)
+    options = _options(seed, directions, order, tolerances, device, strategy, budget)
     if grad is not None and not callable(grad):
         raise ValueError(f"grad must be callable, got {grad!r}")
     if isinstance(raises, bool) is False:
@@ -200,7 +206,7 @@ def _is_expression(func: object) -> bool:
 
 
 def _options(seed: object, directions: object, order: object, tolerances: object, device: object,
-             strategy: object) -> Options:
+             strategy: object, budget: object = None) -> Options:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     if isinstance(directions, bool) or not isinstance(directions, int) or not 1 <= directions <= MAX_DIRECTIONS:
@@ -209,8 +215,11 @@ def _options(seed: object, directions: object, order: object, tolerances: object
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ValueError(f"budget must be a whole number of function evaluations >= 1, or None, got {budget!r}")
     return Options(seed=seed, directions=directions, order=order, tolerances=_tolerances(tolerances),
-                   device=None if device is None else str(device), strategy=strategy)  # type: ignore[arg-type]
+                   device=None if device is None else str(device), strategy=strategy,  # type: ignore[arg-type]
+                   budget=budget)  # type: ignore[arg-type]
 
 
 def _params(value: object) -> list[str] | None:

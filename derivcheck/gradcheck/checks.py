@@ -11,6 +11,7 @@ still names entries. Every scalar is judged by ``verdict.judge``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
@@ -26,7 +27,7 @@ from derivcheck.gradcheck.causes import (
     transposed_cause,
     transposed_shape_cause,
 )
-from derivcheck.gradcheck.reference import Numeric, kink_possible
+from derivcheck.gradcheck.reference import UNREFINED_LABEL, Numeric, kink_possible
 from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict, with_message
 from derivcheck.gradcheck.suspects import localise, methods, missing_term, nanmax, unit_rows
 from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, label, one_line
@@ -57,7 +58,7 @@ class TorchCheck:
     def __init__(self, fn, grad: Callable | None, options: Options, target: str) -> None:
         self.fn, self.options, self.target = fn, options, target
         self.tol: Tolerances = options.tolerances or Tolerances.for_dtype(fn.dtype)
-        self.numeric = Numeric(fn, self.tol.numeric_k)
+        self.numeric = Numeric(fn, self.tol.numeric_k, options.budget)
         self.notes: list[str] = []
         self.causes: list[str] = []
         self.inputs = _layout(fn.slots)
@@ -163,7 +164,7 @@ class TorchCheck:
         fwd = self._forward_jacobian()
         claim = None if self.claim is None else self.claim[None, :]
         units = np.eye(fn.n)
-        num = self.numeric.settled(units, lambda q: self._agrees(q.value, q.error, (rev, fwd, claim)))
+        num = self.numeric.settled(units, lambda q: self.agrees(q.value, q.error, (rev, fwd, claim)))
         probes: list[Row] = []
         if fwd is None and self.forward_on:
             probes = self._forward_probes(num, rev)
@@ -171,7 +172,10 @@ class TorchCheck:
                 fwd = self.forward(units)
                 fwd = None if fwd is None else fwd.T
                 probes = []
-                num = self.numeric.refine(num, units, self._agrees(num.value, num.error, (fwd,)))
+                def forward_agrees(q) -> np.ndarray:
+                    return self.agrees(q.value, q.error, (rev, fwd, claim))
+
+                num = self.numeric.refine(num, units, forward_agrees(num), forward_agrees)
         scale = nanmax(np.abs(num.value))
         rows = []
         for i in range(fn.m):
@@ -181,11 +185,11 @@ class TorchCheck:
                                         fwd=None if fwd is None else fwd[i, j],
                                         claim=None if self.claim is None else self.claim[j],
                                         numeric=(num.value[i, j], num.error[i, j], num.method[i, j])))
-        rows = self._kinks_full(rows, scale)
+        rows = _unconfirmed(self._kinks_full(rows, scale))
         self._diagnose_full(rows, num.value, rev, fwd)
         return rows + probes, []
 
-    def _agrees(self, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None]) -> np.ndarray:
+    def agrees(self, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None]) -> np.ndarray:
         """Per column of ``value`` (m, d): whether a first estimate settles it, every computed
         value (m, d) within the tolerance of judge with no scale allowance (stricter than the final
         judgement) and the estimate's error far below a bug worth finding."""
@@ -270,7 +274,7 @@ class TorchCheck:
         s_claim = None if self.claim is None else (U @ self.claim)[None, :]
 
         def agrees(q) -> np.ndarray:
-            return self._agrees(W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim))
+            return self.agrees(W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim))
 
         num = self.numeric.settled(U, agrees)  # (m, d)
         s_num, e_num = W @ num.value, np.abs(W) @ num.error
@@ -295,6 +299,7 @@ class TorchCheck:
                                   float(W[r.index[0]] @ right[:, where[r.index[1]]]),
                                   float(np.abs(W[r.index[0]]) @ error[:, where[r.index[1]]]))
                     for r in rows]
+        rows = _unconfirmed(rows)
         suspects = localise(self, rows, A, num)
         return rows, suspects
 
@@ -414,6 +419,7 @@ class TorchCheck:
     def _result(self, rows: list[Row], suspects: list[Row], second: list[Row], strategy: str) -> CheckResult:
         if self.numeric.note:
             self.notes.append(self.numeric.note)
+        self.notes.extend(n for n in (self.numeric.outside_note(), self.numeric.smoothness, *self.numeric.notes) if n)
         self.notes.extend(getattr(self.fn, "notes", ()))
         if self.fn.dtype not in ("float64", "complex128"):
             self.notes.append(f"the function computes in {self.fn.dtype}: tolerances are {self.fn.dtype}'s")
@@ -456,6 +462,12 @@ class TorchCheck:
 
 class _ReverseFailed(Exception):
     """The user's backward pass raised; the message is its one-line description."""
+
+
+def _unconfirmed(rows: list[Row]) -> list[Row]:
+    """Rows whose first estimate the budget left unrefined say so (their numeric has no error bound)."""
+    return [dataclasses.replace(r, note="unconfirmed: the evaluation budget stopped its refinement")
+            if r.method == UNREFINED_LABEL and r.verdict is Verdict.INCONCLUSIVE else r for r in rows]
 
 
 def _layout(slots: Sequence[Slot]) -> Layout:

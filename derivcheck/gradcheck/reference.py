@@ -23,6 +23,8 @@ FLOAT32_ROUNDING_ULPS = 4.0
 LADDER_COST = 25
 #: no typical magnitude below this: an input of size 1e-300 is stepped as if it were 1e-150
 TYPICAL_FLOOR = 1e-150
+#: the shrinking search settles an entry whose error is below this fraction of the entry
+SHRINK_MAX_REL = 1e-7
 #: how an entry the budget left unrefined is labelled
 UNREFINED_LABEL = "central-one-step (unrefined: budget)"
 
@@ -43,6 +45,7 @@ class Numeric:
                                else finite_diff.QUICK_EXPONENT_FLOAT32)
         self.refined = 0  # directions the step ladder refined
         self.unrefined = 0  # directions the budget left with their first estimate only
+        self.smoothness = ""  # set when small steps overruled the ladder's large ones
         self._outside = 0  # stencil points where the function raised or changed its output's shape
         self._outside_why = ""
 
@@ -128,6 +131,11 @@ class Numeric:
         return self._floor(result)
 
     def one_sided(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.budget is not None and self.evaluations + LADDER_COST * len(vectors) > self.budget:
+            self.notes.append(f"the budget of {self.budget} evaluations left no room to look for kinks "
+                              f"(one-sided differences) along {len(vectors)} direction(s)")
+            nan = np.full((self.fn.m, len(vectors)), np.nan)
+            return nan, nan, np.full_like(nan, np.inf)
         counter = _Counted(self.evaluate)
         left, right, error = finite_diff.one_sided(counter, self.fn.x, vectors, typical=self.typical)
         self.evaluations += counter.rows
@@ -145,12 +153,14 @@ class Numeric:
         quick = self._floor(finite_diff.central_once(self.evaluate, self.fn.x, vectors, typical=self.typical,
                                                      exponent=self.quick_exponent))
         self.evaluations += quick.evaluations
-        return self.refine(quick, vectors, agrees(quick))
+        return self.refine(quick, vectors, agrees(quick), agrees)
 
-    def refine(self, num: finite_diff.NumericDerivative, vectors: np.ndarray, settled: np.ndarray
+    def refine(self, num: finite_diff.NumericDerivative, vectors: np.ndarray, settled: np.ndarray,
+               agrees: Callable[[finite_diff.NumericDerivative], np.ndarray] | None = None
                ) -> finite_diff.NumericDerivative:
-        """``num`` with the step ladder's estimate for each direction that is not ``settled`` and
-        still holds a first estimate only (as far as the budget allows)."""
+        """``num`` refined for each direction that is not ``settled`` and still holds a first
+        estimate only (as far as the budget allows): first by the shrinking search (a few small
+        steps, cheap), then, where ``agrees`` still says no, by the step ladder."""
         first = np.all((num.method == finite_diff.QUICK_LABEL) | (num.method == "none"), axis=0)
         redo = np.flatnonzero(~np.asarray(settled, dtype=bool) & first)
         if redo.size == 0:
@@ -173,10 +183,49 @@ class Numeric:
         done = redo[:afford]
         if done.size:
             self.refined += done.size
-            full = self.directional(vectors[done])
-            value[:, done], error[:, done], method[:, done] = full.value, full.error, full.method
-            step[:, done] = np.nan if full.step is None else full.step
+            local = self._floor(finite_diff.shrinking(self.evaluate, self.fn.x, vectors[done], typical=self.typical,
+                                                      exponent=self.quick_exponent))
+            self.evaluations += local.evaluations
+            value[:, done], error[:, done], method[:, done] = local.value, local.error, local.method
+            step[:, done] = local.step
+            pending = np.ones(done.size, dtype=bool)
+            if agrees is not None:
+                pending = ~np.asarray(agrees(finite_diff.NumericDerivative(value, error, method, 0, step)))[done]
+                # small steps round more: they settle an entry only as tightly as the first step
+                # would have, or far below a bug worth finding in the entry itself
+                with np.errstate(invalid="ignore"):
+                    tight = np.all(local.error <= np.fmax(num.error[:, done], SHRINK_MAX_REL * np.abs(local.value)),
+                                   axis=0)
+                pending |= ~tight
+            ladder_at = done[pending]
+            if ladder_at.size:
+                full = self._local(self.directional(vectors[ladder_at]), _columns(local, pending))
+                value[:, ladder_at], error[:, ladder_at], method[:, ladder_at] = full.value, full.error, full.method
+                step[:, ladder_at] = np.nan if full.step is None else full.step
         return finite_diff.NumericDerivative(value, error, method, self.evaluations, step)
+
+    def _local(self, ladder: finite_diff.NumericDerivative, local: finite_diff.NumericDerivative
+               ) -> finite_diff.NumericDerivative:
+        """The ladder's estimates, replaced by the shrinking search's where the two disagree: the
+        ladder's large steps then met a jump or a kink that the small steps stay clear of (their
+        one-sided quotients agree), and the function's slope at x is the small steps' one."""
+        with np.errstate(invalid="ignore"):
+            settled = np.isfinite(local.error)
+            apart = np.abs(ladder.value - local.value) > self.numeric_k * (ladder.error + local.error)
+            use = settled & (apart | ~np.isfinite(ladder.value))
+            # no pair of small steps agrees (a jump or kink at x): the ladder's value is only as good
+            # as its distance from the smallest step's quotient (1/t beside a jump)
+            rough = ~settled & np.isfinite(local.value) & np.isfinite(ladder.value)
+            widened = np.where(rough, np.fmax(ladder.error, np.abs(ladder.value - local.value)), ladder.error)
+        ladder = dataclasses.replace(ladder, error=widened)
+        if not use.any():
+            return ladder
+        self.smoothness = ("the function is not smooth on the scale of the larger steps (a jump or a kink within "
+                           "them): smaller steps, clear of it on both sides, decided")
+        step = np.full(ladder.value.shape, np.nan) if ladder.step is None else ladder.step
+        return finite_diff.NumericDerivative(
+            np.where(use, local.value, ladder.value), np.where(use, local.error, ladder.error),
+            np.where(use, local.method, ladder.method), ladder.evaluations, np.where(use, local.step, step))
 
     def outside_note(self) -> str:
         """What the steps met outside the function's domain, or ``""``."""
@@ -188,6 +237,11 @@ class Numeric:
     @property
     def method(self) -> str:
         return "complex step" if self.complex else "central differences with Richardson extrapolation"
+
+
+def _columns(num: finite_diff.NumericDerivative, keep: np.ndarray) -> finite_diff.NumericDerivative:
+    return finite_diff.NumericDerivative(num.value[:, keep], num.error[:, keep], num.method[:, keep], 0,
+                                         None if num.step is None else num.step[:, keep])
 
 
 class _ShapeChanged(Exception):

@@ -43,6 +43,7 @@ class Options:
     tolerances: Tolerances | None = None
     device: str | None = None
     strategy: str = "auto"  # "auto", "full" or "directional"
+    budget: int | None = None  # the most function evaluations the numeric reference may spend
 
 
 @dataclass(frozen=True)

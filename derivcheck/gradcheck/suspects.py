@@ -38,6 +38,8 @@ class TorchCheck(Protocol):
 
     def reverse(self, cotangents: np.ndarray) -> np.ndarray: ...
 
+    def agrees(self, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None]) -> np.ndarray: ...
+
     def forward(self, tangents: np.ndarray) -> np.ndarray | None: ...
 
     def judge(self, quantity: Quantity, index: tuple[int, ...], label: str, scale: float, *,
@@ -87,14 +89,17 @@ def block_probe(check: TorchCheck, source: Source, c: int, d: int,
 
     def probe(masks: np.ndarray) -> list[Row]:
         directions = u[None, :] * masks
-        num = check.numeric.directional(directions)
-        reference, error = w @ num.value, np.abs(w) @ num.error
         if source is Source.REVERSE:
             computed = directions @ A[c]
         elif source is Source.CLAIM:
             computed = directions @ check.claim
         else:
             computed = check.forward(directions) @ w
+        # one central difference per block first; the step ladder only for the blocks it does not
+        # clear (a level of a million-entry search costs a few evaluations per block, not a ladder)
+        num = check.numeric.settled(directions, lambda q: check.agrees((w @ q.value)[None], (np.abs(w) @ q.error)[None],
+                                                                        (computed[None],)))
+        reference, error = w @ num.value, np.abs(w) @ num.error
         terms = np.maximum(np.abs(directions) @ np.abs(A[c]) if A is not None else 0.0, np.abs(w) @ np.abs(num.value))
         rows = []
         for k in range(len(masks)):
