@@ -121,6 +121,10 @@ class TorchFunction:
                 continue  # it computes in lower precision anyway: check it as the user runs it
             return dtype, copies, flat.detach().cpu().double().numpy(), raw
         assert failure is not None
+        if any(isinstance(a, Tensor) and a._base is not None for a in args) and _runs_as_given(self.func, args):
+            raise ValueError(f"func runs on the inputs as given but not on copies of them ({one_line(failure)}): it "
+                             f"reads memory outside its tensors (as_strided on a view?); check_grad evaluates "
+                             f"copies, so pass the whole tensor the view is taken from")
         raise failure
 
     def _try_upcast(self) -> str:
@@ -442,6 +446,16 @@ class TorchFunction:
                 continue
             variants.append((mode.described or recorder.calls[target], self._join(grads, 1)[0]))
         return variants
+
+
+def _runs_as_given(func: Callable, args: tuple) -> bool:
+    """Whether func runs on the user's own tensors (read only, without grad)."""
+    try:
+        with torch.no_grad():
+            func(*args)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
 def _refuse(position: int, t: Tensor) -> None:

@@ -271,3 +271,16 @@ def test_outputs_torch_marks_non_differentiable_are_named_not_compared() -> None
 def test_a_function_that_reads_its_inputs_storage_sees_its_own_tensor() -> None:
     x = randn(6)
     assert check_grad(lambda t: torch.as_strided(t, (2, 2), (1, 2), 1) ** 2, x).ok
+
+
+def test_a_function_that_reads_beyond_a_views_storage_gets_one_clear_refusal() -> None:
+    base = torch.arange(12, dtype=F64)
+    view = base[2:8].requires_grad_()
+    with pytest.raises(ValueError, match="not on copies of them") as info:
+        check_grad(lambda t: torch.as_strided(t, (2, 2), (1, 2), 6), view)
+    assert "\n" not in str(info.value)
+
+
+def test_a_complex_half_cast_is_checked_through_the_lifted_function() -> None:
+    result = check_grad(lambda t: t.chalf() * 2, randn(2, 3))
+    assert result.ok
