@@ -24,9 +24,32 @@ from derivcheck.verdict import FLOAT64_EPS, Verdict, overall
 SAME_OUTPUT_ULPS = 64
 
 
+#: torch modules that warn about torch's own use of deprecated APIs when first imported
+_NOISY_IMPORTS = ("torch._decomp.decompositions_for_jvp",)
+
+
+def quiet_torch_imports() -> None:
+    """Import the torch internals forward mode needs with their import-time DeprecationWarnings
+    (torch scripting its own decompositions) silenced: torch's warnings, not the user's, which
+    still show wherever the user's own code causes them."""
+    import importlib
+    import sys
+    import warnings
+
+    for name in _NOISY_IMPORTS:
+        if name not in sys.modules:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
+                try:
+                    importlib.import_module(name)
+                except ImportError:  # another torch version: nothing to silence
+                    pass
+
+
 def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, options: Options,
                 params: list[str] | None, target: str) -> CheckResult:
     """Check a torch function or module (see ``check_grad``); the caller raises."""
+    quiet_torch_imports()
     from derivcheck.gradcheck.checks import check_function
     from derivcheck.gradcheck.torch_function import TorchFunction
 
@@ -59,6 +82,8 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
                     return stateful
                 fn._vmap = False  # a forward that writes state is evaluated plainly, one call at a time
             result = check_function(fn, grad, options, target)
+            if result.verdict is Verdict.MISMATCH and grad is None:
+                result = _with_cuts(result, fn)
             if computes in precision.HALF:
                 result = _as_run(result, fn, runnable, values, precision.name(computes), options)
     finally:
@@ -108,6 +133,24 @@ def _as_run(result: CheckResult, fn, runnable: Callable, values: tuple, dtype: s
     return with_message(dataclasses.replace(
         result, verdict=verdict, modes=modes, rows=(*result.rows, *rows), causes=causes, dtype=dtype,
         notes=(*result.notes, *notes)))
+
+
+def _with_cuts(result: CheckResult, fn) -> CheckResult:
+    """Name the steps that cut a path from a wrong input to the output, first among the causes."""
+    from derivcheck.gradcheck.cuts import cut_causes, find_cuts
+    from derivcheck.gradcheck.torch_function import find_slot
+
+    cuts = find_cuts(fn)
+    if not cuts:
+        return result
+    wrong = []
+    for row in result.failing:
+        if row.quantity.name == "JACOBIAN" and len(row.index) == 2:
+            name = find_slot(fn.slots, row.index[1]).name
+            if name not in wrong:
+                wrong.append(name)
+    causes = cut_causes(cuts, wrong)
+    return with_message(dataclasses.replace(result, causes=(*causes, *result.causes))) if causes else result
 
 
 def _carried_state(fn, guard: StateGuard, target: str, options: Options) -> CheckResult | None:
