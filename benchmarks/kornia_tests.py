@@ -13,7 +13,9 @@ folders; the kornia package installed for its dependencies)::
     python benchmarks/kornia_tests.py /tmp/kornia tests/enhance tests/filters
     python benchmarks/kornia_tests.py /tmp/kornia tests/color -k grad --threads 1
 
-Each test folder runs in its own pytest process (a crash in one is reported, not fatal).
+The folders run in one pytest process, as a developer runs them (torch's one-time set-up costs,
+paid by whichever checker meets them first, count once); ``--isolate`` runs each folder in its own
+process, so that a crash in one is reported, not fatal.
 """
 
 from __future__ import annotations
@@ -181,14 +183,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:160]
 
 
-def worker(kornia: Path, folder: str, keyword: str, out: Path, threads: int) -> int:
+def worker(kornia: Path, folders: list[str], keyword: str, out: Path, threads: int) -> int:
     import pytest
     import torch
 
     torch.set_num_threads(threads)
     sys.path.insert(0, str(kornia))
     os.chdir(kornia)
-    return int(pytest.main([folder, "-q", "-k", keyword, "--dtype", "float64",
+    return int(pytest.main([*folders, "-q", "-k", keyword, "--dtype", "float64",
                             "-p", "no:cacheprovider", "-p", "no:randomly"], plugins=[Recorder(out)]))
 
 
@@ -204,17 +206,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", dest="keyword", default="grad", help="pytest -k expression (default: grad)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--save", type=Path, help="also write every call's record to this JSON-lines file")
+    parser.add_argument("--isolate", action="store_true", help="one pytest process per folder")
     parser.add_argument("--worker", nargs=2, metavar=("FOLDER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     kornia = args.kornia.resolve()
     if args.worker:
-        return worker(kornia, args.worker[0], args.keyword, Path(args.worker[1]), args.threads)
+        return worker(kornia, args.worker[0].split(os.pathsep), args.keyword, Path(args.worker[1]), args.threads)
     if not (kornia / "testing" / "base.py").is_file():
         parser.error(f"{kornia} has no testing/base.py: give the root of a kornia checkout")
     records, crashes = [], []
     with tempfile.TemporaryDirectory() as scratch:
-        for folder in args.folders:
-            out = Path(scratch) / (folder.replace("/", "_") + ".jsonl")
+        groups = [[f] for f in args.folders] if args.isolate else [args.folders]
+        for group in groups:
+            folder = os.pathsep.join(group)
+            out = Path(scratch) / (str(len(records)) + ".jsonl")
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(kornia)])}
             command = [sys.executable, str(Path(__file__).resolve()), str(kornia), folder, "-k", args.keyword,
                        "--threads", str(args.threads), "--worker", folder, str(out)]
@@ -224,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             records.extend(found)
             if done.returncode < 0:
                 crashes.append(f"{folder}: pytest process died (signal {-done.returncode})")
-            print(f"{folder}: {len(found)} gradcheck calls, {time.perf_counter() - started:.0f} s", flush=True)
+            print(f"{', '.join(group)}: {len(found)} gradcheck calls, {time.perf_counter() - started:.0f} s", flush=True)
     if args.save:
         args.save.write_text("".join(json.dumps(r) + "\n" for r in records))
     report(records, crashes)

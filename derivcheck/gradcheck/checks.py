@@ -36,8 +36,9 @@ from derivcheck.verdict import FLOAT64_EPS, ClaimValue, Entry, Row, Source, Tole
 
 #: compare full Jacobians up to this many input entries ...
 FULL_MAX_INPUTS = 64
-#: ... and this many Jacobian entries (beyond, directional checks cost less and see as much)
-FULL_MAX_ENTRIES = 4096
+#: ... and this many Jacobian entries (beyond, directional checks cost less and see as much; each
+#: entry judged costs about as much as a small function's evaluation)
+FULL_MAX_ENTRIES = 1024
 #: random cotangents for a function with several outputs (one, w = 1, for a scalar)
 COTANGENTS = 2
 #: forward-mode directions checked first (a dual-number pass costs several evaluations' time)
