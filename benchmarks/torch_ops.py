@@ -45,6 +45,9 @@ from derivcheck import check_grad  # noqa: E402
 from derivcheck.verdict import Verdict  # noqa: E402
 
 OUTCOMES = ("pass", "mismatch", "inconclusive", "refused", "error")
+#: samples with more checked entries are skipped by default (grid_sampler_3d's third sample has
+#: 5 million: gradcheck's full Jacobian takes hours)
+MAX_INPUTS = 1_000_000
 #: referee steps (central differences in float64)
 REFEREE_STEPS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
 #: the referee compares at most this many input entries (it costs 2 evaluations per entry and step)
@@ -381,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", help="comma-separated op names (default: every eligible op)")
     parser.add_argument("--max-samples", type=int, default=3, help="samples per op (default 3)")
     parser.add_argument("--limit", type=int, help="only the first N eligible ops")
+    parser.add_argument("--max-inputs", type=int, default=MAX_INPUTS,
+                        help=f"skip samples with more checked entries (default {MAX_INPUTS:,})")
     parser.add_argument("--power-only", action="store_true", help="only the injected-bug table")
     parser.add_argument("--no-power", action="store_true", help="skip the injected-bug table")
     parser.add_argument("--seed", type=int, default=0)
@@ -407,6 +412,7 @@ def sweep(args: argparse.Namespace) -> None:
         ops = ops[:args.limit]
     tally = Tally()
     n_samples = 0
+    skipped: list[str] = []
     for op in ops:
         try:
             samples = samples_of(op, args.max_samples)
@@ -414,6 +420,10 @@ def sweep(args: argparse.Namespace) -> None:
             print(f"  {op_label(op)}: no samples ({_first_line(exc)})", file=sys.stderr)
             continue
         for sample in samples:
+            size = sum(a.numel() for a in sample.args)
+            if size > args.max_inputs:
+                skipped.append(f"{sample.op}#{sample.index} ({size:,} entries)")
+                continue
             n_samples += 1
             torch.manual_seed(args.seed)
             a = run_gradcheck(sample)
@@ -433,6 +443,8 @@ def sweep(args: argparse.Namespace) -> None:
     for name in OUTCOMES:
         print(f"| {name} | {tally.counts['gradcheck'][name]} | {tally.counts['check_grad'][name]} |")
     print(f"| total time (s) | {tally.seconds['gradcheck']:.1f} | {tally.seconds['check_grad']:.1f} |")
+    if skipped:
+        print(f"\nskipped (more than {args.max_inputs:,} checked entries): {', '.join(skipped)}")
     print("\n## Disagreements, with the referee's verdict\n")
     print("| sample | gradcheck | check_grad | referee |")
     print("|---|---|---|---|")
