@@ -220,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         for group in groups:
             folder = os.pathsep.join(group)
             out = Path(scratch) / (str(len(records)) + ".jsonl")
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(kornia)])}
+            # no network: a test that downloads pretrained weights fails at once instead of hanging
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(kornia)]),
+                   "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+                   "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
             command = [sys.executable, str(Path(__file__).resolve()), str(kornia), folder, "-k", args.keyword,
                        "--threads", str(args.threads), "--worker", folder, str(out)]
             started = time.perf_counter()

@@ -190,14 +190,15 @@ class TorchCheck:
         self._diagnose_full(rows, num.value, rev, fwd)
         return rows + probes, []
 
-    def agrees(self, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None]) -> np.ndarray:
+    def agrees(self, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None],
+               scale: np.ndarray | float = 0.0) -> np.ndarray:
         """Per column of ``value`` (m, d): whether a first estimate settles it, every computed
-        value (m, d) within the tolerance of judge with no scale allowance (stricter than the final
-        judgement) and the estimate's error far below a bug worth finding."""
+        value (m, d) within the tolerance of judge (with a ``scale`` no larger than the final
+        judgement's: stricter or equal) and the estimate's error far below a bug worth finding."""
         tol = self.tol
         with np.errstate(all="ignore"):
             size = np.abs(value)
-            limit = tol.numeric_k * error + (tol.autograd_rtol + tol.rounding_floor) * size
+            limit = tol.numeric_k * error + tol.autograd_rtol * size + tol.rounding_floor * np.fmax(size, scale)
             ok = np.all(np.isfinite(value) & np.isfinite(error), axis=0)
             top = nanmax(size)  # an all-zero Jacobian: no bug hides in a rounding-size estimate
             ok &= np.all(tol.numeric_k * error <= QUICK_MAX_REL * np.fmax(size, top if top > 0 else np.inf), axis=0)
@@ -274,8 +275,11 @@ class TorchCheck:
         s_fwd = None if F is None else W @ F.T
         s_claim = None if self.claim is None else (U @ self.claim)[None, :]
 
+        # the size of the products' terms as reverse mode sees them: part of the final scale below
+        seen = 0.0 if A is None else np.abs(A) @ np.abs(U).T
+
         def agrees(q) -> np.ndarray:
-            return self.agrees(W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim))
+            return self.agrees(W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim), seen)
 
         num = self.numeric.settled(U, agrees)  # (m, d)
         s_num, e_num = W @ num.value, np.abs(W) @ num.error
