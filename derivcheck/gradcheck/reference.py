@@ -141,8 +141,8 @@ class Numeric:
         self.evaluations += counter.rows
         return left, right, error
 
-    def settled(self, vectors: np.ndarray, agrees: Callable[[finite_diff.NumericDerivative], np.ndarray]
-                ) -> finite_diff.NumericDerivative:
+    def settled(self, vectors: np.ndarray, agrees: Callable[[finite_diff.NumericDerivative], np.ndarray],
+                ladder: bool = True) -> finite_diff.NumericDerivative:
         """``(m, d)`` derivatives along the rows of ``vectors``: one central difference each, and
         the step ladder only for the directions where ``agrees`` (a ``(d,)`` mask of the
         directions whose first estimate the derivatives under test match) says no.
@@ -153,14 +153,15 @@ class Numeric:
         quick = self._floor(finite_diff.central_once(self.evaluate, self.fn.x, vectors, typical=self.typical,
                                                      exponent=self.quick_exponent))
         self.evaluations += quick.evaluations
-        return self.refine(quick, vectors, agrees(quick), agrees)
+        return self.refine(quick, vectors, agrees(quick), agrees, ladder)
 
     def refine(self, num: finite_diff.NumericDerivative, vectors: np.ndarray, settled: np.ndarray,
-               agrees: Callable[[finite_diff.NumericDerivative], np.ndarray] | None = None
+               agrees: Callable[[finite_diff.NumericDerivative], np.ndarray] | None = None, ladder: bool = True
                ) -> finite_diff.NumericDerivative:
         """``num`` refined for each direction that is not ``settled`` and still holds a first
         estimate only (as far as the budget allows): first by the shrinking search (a few small
-        steps, cheap), then, where ``agrees`` still says no, by the step ladder."""
+        steps, cheap), then, where ``agrees`` still says no, by the step ladder (unless ``ladder``
+        is false: then the shrinking search's estimate and error stand)."""
         first = np.all((num.method == finite_diff.QUICK_LABEL) | (num.method == "none"), axis=0)
         redo = np.flatnonzero(~np.asarray(settled, dtype=bool) & first)
         if redo.size == 0:
@@ -197,6 +198,8 @@ class Numeric:
                     tight = np.all(local.error <= np.fmax(num.error[:, done], SHRINK_MAX_REL * np.abs(local.value)),
                                    axis=0)
                 pending |= ~tight
+            if not ladder:  # the shrinking search decides (bisection's probes: a verdict was reached above)
+                pending &= ~np.all(np.isfinite(local.error), axis=0)
             ladder_at = done[pending]
             if ladder_at.size:
                 full = self._local(self.directional(vectors[ladder_at]), _columns(local, pending))

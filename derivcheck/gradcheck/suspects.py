@@ -95,10 +95,11 @@ def block_probe(check: TorchCheck, source: Source, c: int, d: int,
             computed = directions @ check.claim
         else:
             computed = check.forward(directions) @ w
-        # one central difference per block first; the step ladder only for the blocks it does not
-        # clear (a level of a million-entry search costs a few evaluations per block, not a ladder)
+        # one central difference per block first, the shrinking search for the blocks it does not
+        # clear: a level of a million-entry search costs a few evaluations per block, not a ladder
+        # (the suspects found are judged again in full)
         num = check.numeric.settled(directions, lambda q: check.agrees((w @ q.value)[None], (np.abs(w) @ q.error)[None],
-                                                                        (computed[None],)))
+                                                                        (computed[None],)), ladder=False)
         reference, error = w @ num.value, np.abs(w) @ num.error
         terms = np.maximum(np.abs(directions) @ np.abs(A[c]) if A is not None else 0.0, np.abs(w) @ np.abs(num.value))
         rows = []
