@@ -192,3 +192,26 @@ def test_the_plugin_under_xdist(tree: pytest.Pytester) -> None:
     result = run(tree, "-n", "2", "-p", "xdist", "good.toml", "caught.toml", "wrong.toml", "more")
     result.assert_outcomes(passed=5, failed=1)
     result.stdout.fnmatch_lines(["*2 workers*", "*case 'sign-error-unmarked'*failed*", "*sign flipped*"])
+
+
+def test_running_cases_does_not_import_torchs_compiler_stack(tree: pytest.Pytester) -> None:
+    # torch.func's reverse transforms, and forward mode mixing dual and plain operands, import
+    # torch._dynamo on first use: seconds that every xdist worker would pay for its first case
+    tree.makefile(".toml", constants='''
+[[case]]
+id = "layer-norm-like"
+vars = ["x[3]"]
+data = { eps = 1e-5 }
+let = { mu = "mean(x)", c = "x - mu", s = "sqrt(mean(c**2) + eps)" }
+f = ["c[0]/s + 1", "2*c[1]/s"]
+at = { x = [1.0, 2.0, 4.0] }
+order = 2
+''')
+    tree.makeconftest(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        "    print('DYNAMO', 'torch._dynamo' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    result = run(tree, "-s", "good.toml", "constants.toml")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*DYNAMO False True*"])

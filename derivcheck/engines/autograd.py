@@ -80,7 +80,7 @@ class Compiled:
         for name, expr in self._program:
             env[name] = _emit(expr, env, x)
         values = [_emit(expr, env, x) for expr in self._results]
-        return torch.stack([torch.broadcast_to(v, x.shape[:-1]) for v in values], dim=-1)
+        return torch.stack([torch.broadcast_to(_as_tensor(v, x), x.shape[:-1]) for v in values], dim=-1)
 
     def numpy(self, points: np.ndarray) -> np.ndarray:
         """Evaluate a batch ``(k, n)`` of float64 or complex128 points to ``(k, m)``, no grad."""
@@ -107,7 +107,7 @@ def _emit(expr: sympy.Expr, env: dict, x: Tensor) -> Tensor | float | complex:
         return env[expr]
     if expr.is_Number or expr.is_NumberSymbol:
         value = complex(expr) if not expr.is_real else float(expr)
-        return torch.tensor(value, dtype=x.dtype if not isinstance(value, complex) else torch.complex128)
+        return _constant(torch.tensor(value, dtype=x.dtype if not isinstance(value, complex) else torch.complex128), x)
     if isinstance(expr, sympy.Add):
         total = _emit(expr.args[0], env, x)
         for arg in expr.args[1:]:
@@ -124,7 +124,7 @@ def _emit(expr: sympy.Expr, env: dict, x: Tensor) -> Tensor | float | complex:
         if exp == sympy.S.Half:
             return torch.sqrt(base)
         if exp == -sympy.S.Half:
-            return 1 / torch.sqrt(base)
+            return torch.rsqrt(base)
         if exp.is_Integer:
             return base ** int(exp)
         return base ** _emit(exp, env, x)
@@ -146,7 +146,18 @@ def _emit(expr: sympy.Expr, env: dict, x: Tensor) -> Tensor | float | complex:
 
 
 def _as_tensor(value: Tensor | float, x: Tensor) -> Tensor:
-    return value if isinstance(value, Tensor) else torch.tensor(value, dtype=x.dtype)
+    return value if isinstance(value, Tensor) else _constant(torch.tensor(value, dtype=x.dtype), x)
+
+
+def _constant(value: Tensor, x: Tensor) -> Tensor:
+    """A constant, as a dual number with a zero tangent when ``x`` is one: torch's forward mode of
+    an operation that mixes dual and plain operands runs a Python decomposition whose first call
+    imports torch's compiler stack (seconds, once per process: every test worker's first case)."""
+    import torch.autograd.forward_ad as fwAD
+
+    if fwAD.unpack_dual(x).tangent is None:
+        return value
+    return fwAD.make_dual(value, torch.zeros_like(value))
 
 
 @dataclass(frozen=True)
