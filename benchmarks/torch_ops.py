@@ -166,7 +166,7 @@ def run_check_grad(sample: Sample) -> Outcome:
             warnings.simplefilter("ignore")
             result = check_grad(sample.fn, sample.args, raises=False)
         name = {Verdict.PASS: "pass", Verdict.MISMATCH: "mismatch"}.get(result.verdict, "inconclusive")
-        outcome = Outcome("check_grad", name, "" if result.ok else _first_line(result.message))
+        outcome = Outcome("check_grad", name, "" if result.ok else _reason(result))
     except ValueError as exc:
         text = str(exc)
         refused = len(text) < 400 and "\n" not in text.strip()
@@ -175,6 +175,15 @@ def run_check_grad(sample: Sample) -> Outcome:
         outcome = Outcome("check_grad", "error", f"{type(exc).__name__}: {_first_line(exc)}")
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _reason(result) -> str:
+    """The headline and, for no verdict, why (the first row's or the check's note)."""
+    head = _first_line(result.message).split(": ", 1)[-1]
+    if result.verdict is Verdict.MISMATCH:
+        return head
+    notes = [r.note for r in result.rows if r.verdict is not Verdict.PASS and r.note] + list(result.notes)
+    return f"{head}: {notes[0]}"[:200] if notes else head
 
 
 def _first_line(exc: object) -> str:
@@ -229,6 +238,13 @@ def _referee(sample: Sample) -> str:
     n = x0.numel()
     if n > REFEREE_MAX_INPUTS:
         return f"referee skipped ({n} inputs)"
+    with torch.no_grad():
+        raw = sample.fn(*(a.detach() for a in sample.args))
+    low = sorted({str(t.dtype).removeprefix("torch.") for t in ([raw] if isinstance(raw, torch.Tensor) else raw)
+                  if isinstance(t, torch.Tensor) and t.dtype not in (torch.float64, torch.complex128)
+                  and (t.is_floating_point() or t.is_complex())})
+    if low:
+        return f"referee: the output is {', '.join(low)}; float64 differences see its rounding, not the derivative"
     try:
         with torch.no_grad():
             outs0 = f(x0)
@@ -449,7 +465,7 @@ def sweep(args: argparse.Namespace) -> None:
     print("| sample | gradcheck | check_grad | referee |")
     print("|---|---|---|---|")
     for sample, a, b in tally.rows:
-        verdict = referee(sample) if "mismatch" in (a.outcome, b.outcome) else ""
+        verdict = referee(sample) if {a.outcome, b.outcome} & {"mismatch", "inconclusive"} else ""
         detail = f"{b.outcome}: {b.detail}" if b.detail else b.outcome
         print(f"| {sample.op}#{sample.index} | {a.outcome} | {_cell(detail)} | {_cell(verdict)} |")
 

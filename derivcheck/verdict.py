@@ -44,9 +44,9 @@ CLAIM_RTOL = 1e-9
 CLAIM_FLOOR = 1e-15
 #: a numeric reference looser than this (relative) cannot decide a verdict on its own.
 DECIDABLE_RTOL = 1e-3
-#: a derivative every source puts within the numeric error of zero is zero when that error is at
-#: most this fraction of the function's size: rounding, not a slope (no derivative above the
-#: error can hide, since the numeric value itself must be within the error of zero)
+#: a numeric error of at most this fraction of the function's size is the rounding of its values:
+#: a derivative every source gives to within it is decided (zero, or a slope far below the
+#: function's size), not left without a verdict
 ZERO_ROUNDING = 1e-6
 
 
@@ -290,10 +290,13 @@ def _judge_without_exact(entry: Entry, tol: Tolerances) -> Row:
         # every source says exactly 0, and the function did not move at any step: a true zero,
         # whatever the (denormal) error estimate says
         return _row(entry, Verdict.PASS, (), 0.0, limit, "")
-    values = [num, *present.values(), *(c.value for c in entry.claims)]
-    if 0 < err <= ZERO_ROUNDING * entry.function_scale and all(abs(v) <= limit for v in values if v is not None):
-        return _row(entry, Verdict.PASS, (), error, limit, "zero within the rounding of the function's values")
     if err > tol.decidable_rtol * max(abs(num), entry.scale):
+        if err <= ZERO_ROUNDING * entry.function_scale:
+            # the derivative is tiny beside the function's values (zero, or erfc's slope where it is
+            # 2): float64 values resolve it only to their rounding, and every source agrees to that
+            return _row(entry, Verdict.PASS, (), error, limit,
+                        "zero within the rounding of the function's values" if abs(num) <= limit else
+                        "agrees to the rounding of the function's values (the derivative is tiny beside them)")
         return _row(entry, Verdict.INCONCLUSIVE, (), error, limit,
                     f"numeric error estimate {fmt_number(err, 6, 'none')} is too large to decide (value {fmt_number(num, 6, 'none')})")
     return _row(entry, Verdict.PASS, (), error, limit, "")

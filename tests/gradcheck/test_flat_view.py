@@ -83,6 +83,14 @@ def test_a_derivative_of_rounding_size_passes_as_zero() -> None:
     assert any("zero within the rounding" in r.note for r in result.rows)
 
 
+def test_a_slope_tiny_beside_the_functions_values_is_decided_to_their_rounding() -> None:
+    # erfc(-4.83) = 2 - 9e-12: float64 values resolve its slope -8.6e-11 only to ~0.3%
+    x = torch.tensor(-4.826984902407649, dtype=F64, requires_grad=True)
+    result = check_grad(torch.erfc, x)
+    assert result.verdict is Verdict.PASS
+    assert result.rows[0].reverse == pytest.approx(-2 / math.sqrt(math.pi) * math.exp(-x.item() ** 2), rel=1e-12)
+
+
 def test_a_zero_backward_for_a_nonzero_derivative_is_still_caught() -> None:
     class Dead(torch.autograd.Function):
         @staticmethod
