@@ -104,7 +104,7 @@ def user_precision(func: Callable, values: Sequence[object]) -> torch.dtype | No
     watch = Lowest()
     try:
         with torch.no_grad(), watch:
-            func(*(v.detach() if isinstance(v, Tensor) else v for v in values))
+            func(*(v.detach().clone() if isinstance(v, Tensor) else v for v in values))
     except Exception:  # noqa: BLE001 - the check itself will report the failure
         return None
     return lowest([*watch.seen, *dtypes])
