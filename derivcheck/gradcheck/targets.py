@@ -57,6 +57,9 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
     module = func if isinstance(func, torch.nn.Module) else None
     if module is not None:
         call = ModuleCall(module, params, len(values), arguments.keywords)
+        if not call.names and not any(isinstance(v, torch.Tensor) and v.requires_grad for v in values):
+            raise ValueError(f"nothing to check: no parameter of {target} requires grad and no input does; "
+                             f"unfreeze a parameter (p.requires_grad_(True)) or mark an input")
         names = (*call.names, *(names or call.input_names(len(values))))
         values = (*call.parameter_inputs(), *values)
         guard: StateGuard | None = call.guard

@@ -117,6 +117,10 @@ def test_frozen_parameters_are_held_fixed() -> None:
     model = Net().double()
     model.layer.requires_grad_(False)
     assert check_grad(model, data(5, 3)).n_inputs == 5
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match="nothing to check: no parameter of Net requires grad and no input does"):
+        check_grad(model, data(5, 3))
+    assert check_grad(model, data(5, 3, grad=True)).n_inputs == 15
 
 
 def test_the_module_is_left_exactly_as_found() -> None:
