@@ -103,16 +103,26 @@ def shrinking(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, typi
     count = len(vectors)
     ladder = exponent + 2 * np.arange(levels + 1)  # (L,)
     t = np.ldexp(scales[:, None], -ladder[None, :])  # (D, L)
-    plus = point + t[..., None] * vectors[:, None, :]
-    minus = point - t[..., None] * vectors[:, None, :]
+    # one batch, filled in place: the centre, then x + t v and x - t v (a million inputs: no copies)
+    points = np.empty((1 + 2 * t.size, point.size))
+    points[0] = point
+    plus = points[1:1 + t.size].reshape(count, ladder.size, point.size)
+    minus = points[1 + t.size:].reshape(count, ladder.size, point.size)
+    np.multiply(t[..., None], vectors[:, None, :], out=plus)
+    np.subtract(point, plus, out=minus)
+    plus += point
     call = _Evaluator(f)
-    out = call(np.concatenate([point[None], plus.reshape(-1, point.size), minus.reshape(-1, point.size)]))
+    out = call(points)
     f0, rest = out[0], out[1:]
     fp = rest[: count * ladder.size].reshape(count, ladder.size, -1)
     fm = rest[count * ladder.size:].reshape(count, ladder.size, -1)
-    sides = _along(np.stack([plus, minus], axis=2).reshape(count, -1, point.size), point, vectors,
-                   np.stack([t, -t], axis=2).reshape(count, -1)).reshape(count, ladder.size, 2)
-    tp, tm = sides[..., 0, None], -sides[..., 1, None]  # (D, L, 1)
+    if np.all(np.count_nonzero(vectors, axis=1) == 1):  # along axes the representable steps are exact
+        sides = _along(points[1:].reshape(2, count, ladder.size, point.size).transpose(1, 0, 2, 3)
+                       .reshape(count, -1, point.size), point, vectors,
+                       np.concatenate([t, -t], axis=1)).reshape(count, 2, ladder.size)
+        tp, tm = sides[:, 0, :, None], -sides[:, 1, :, None]  # (D, L, 1)
+    else:  # along a general vector the nominal step is kept (see sampling._along)
+        tp = tm = t[..., None]
     sigma = np.zeros(out.shape[1])
     with np.errstate(all="ignore"):
         ep, em, e0 = _sample_error(fp, sigma), _sample_error(fm, sigma), _sample_error(f0, sigma)
