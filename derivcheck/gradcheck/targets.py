@@ -55,6 +55,7 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
 
     values, names = arguments.values, arguments.names
     module = func if isinstance(func, torch.nn.Module) else None
+    owners = [module] if module is not None else []
     if module is not None:
         call = ModuleCall(module, params, len(values), arguments.keywords)
         if not call.names and not any(isinstance(v, torch.Tensor) and v.requires_grad for v in values):
@@ -68,7 +69,7 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
         plain = func if arguments.keywords is None else by_keyword(func, arguments.keywords)
         if grad is not None and arguments.keywords is not None:
             grad = by_keyword(grad, arguments.keywords)
-        found = modules_in(func)
+        owners = found = modules_in(func)
         guard = StateGuard(found) if found else None
         runnable = Guarded(plain, guard) if guard is not None else plain
     try:
@@ -95,8 +96,9 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
     if guard is not None and guard.written:
         result = _noted(result, f"the forward writes {', '.join(guard.written[:3])}: evaluated one call at a "
                                 f"time, state put back after each call")
-    if module is not None and module.training and _nondeterministic(result):
-        result = _noted(result, f"{target} is in training mode: call model.eval() before checking (dropout "
+    training = [type(m).__name__ for m in owners if m.training]
+    if training and _nondeterministic(result):
+        result = _noted(result, f"{training[0]} is in training mode: call model.eval() before checking (dropout "
                                 f"and batch statistics), or seed the randomness inside the function")
     return result
 

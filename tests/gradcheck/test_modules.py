@@ -200,6 +200,8 @@ def test_dropout_in_training_mode_is_inconclusive_with_advice_and_passes_in_eval
     result = check_grad(model, data(4, 3), raises=False)
     assert result.verdict is Verdict.INCONCLUSIVE
     assert "model.eval()" in result.message and model.training
+    closure = check_grad(lambda x: model(x), data(4, 3, grad=True), raises=False)
+    assert closure.verdict is Verdict.INCONCLUSIVE and "Sequential is in training mode" in closure.message
     assert check_grad(model.eval(), data(4, 3)).ok
 
 
