@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from derivcheck import check_grad  # noqa: E402
+from derivcheck import check_grad
 
 F64 = torch.float64
 

@@ -99,7 +99,7 @@ class Tolerances:
     decidable_rtol: float = DECIDABLE_RTOL
 
     @classmethod
-    def for_dtype(cls, dtype: str = "float64") -> "Tolerances":
+    def for_dtype(cls, dtype: str = "float64") -> Tolerances:
         """The defaults for autograd values computed in ``dtype`` (a key of ``DTYPE_RULES``).
 
         Examples

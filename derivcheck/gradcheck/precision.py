@@ -26,7 +26,7 @@ from derivcheck.gradcheck.flat_view import flatten_outputs, label
 from derivcheck.gradcheck.result import LIFTED
 from derivcheck.gradcheck.torch_modes import Float64
 from derivcheck.model import Quantity
-from derivcheck.verdict import Entry, Row, Tolerances, Verdict, dtype_rule, judge
+from derivcheck.verdict import Entry, Row, Tolerances, dtype_rule, judge
 
 Tensor = torch.Tensor
 
@@ -147,8 +147,8 @@ def compare_run(fn, func: Callable, values: Sequence[object], dtype: str, seed: 
         return [], [f"the {dtype} run was not compared: it has no autograd graph"]
     rounding = shown_rounding(run_out, lift_out)
     tol = tol or tolerances(dtype, rounding)
-    notes = [f"formulas checked in float64 (the same code lifted); the {dtype} run's gradients compared with "
-             f"them: rounding shown by the {dtype} output {rounding:.2g} (relative)"]
+    notes = [(f"formulas checked in float64 (the same code lifted); the {dtype} run's gradients compared with "
+              f"them: rounding shown by the {dtype} output {rounding:.2g} (relative)")]
     rows = []
     for c, (run, ref) in enumerate(zip(run_grads, lift_grads)):
         finite = ref[np.isfinite(ref)]

@@ -131,8 +131,8 @@ def _as_run(result: CheckResult, fn, runnable: Callable, values: tuple, dtype: s
                   for m in result.modes)
     causes = result.causes
     if wrong and any(not np.isfinite(r.reverse) for r in rows if r.verdict is Verdict.MISMATCH):
-        causes = (*causes, f"the gradient overflows or is undefined (inf or nan) in {dtype} only: the same code "
-                           f"in float64 is finite (scale the computation, or compute this step in float32)")
+        causes = (*causes, (f"the gradient overflows or is undefined (inf or nan) in {dtype} only: the same "
+                            f"code in float64 is finite (scale the computation, or compute this step in float32)"))
     elif wrong:
         causes = (*causes, f"the {dtype} run's gradient strays from the same code in float64 beyond {dtype}'s rounding")
     return with_message(dataclasses.replace(
