@@ -219,7 +219,12 @@ class Numeric:
             # no pair of small steps agrees (a jump or kink at x): the ladder's value is only as good
             # as its distance from the smallest step's quotient (1/t beside a jump)
             rough = ~settled & np.isfinite(local.value) & np.isfinite(ladder.value)
-            widened = np.where(rough, np.fmax(ladder.error, np.abs(ladder.value - local.value)), ladder.error)
+            bumpy = np.zeros_like(ladder.error) if local.roughness is None else local.roughness
+            widened = np.where(rough, np.fmax(ladder.error, np.fmax(np.abs(ladder.value - local.value), bumpy)),
+                               ladder.error)
+            # a ladder estimate cannot be surer than its distance from the small steps' estimate (a
+            # complex step reading exactly 0 beside a minimum that rounding moved: 1e-301 claimed)
+            widened = np.where(settled, np.fmax(widened, np.abs(ladder.value - local.value)), widened)
         ladder = dataclasses.replace(ladder, error=widened)
         if not use.any():
             return ladder
@@ -244,7 +249,8 @@ class Numeric:
 
 def _columns(num: finite_diff.NumericDerivative, keep: np.ndarray) -> finite_diff.NumericDerivative:
     return finite_diff.NumericDerivative(num.value[:, keep], num.error[:, keep], num.method[:, keep], 0,
-                                         None if num.step is None else num.step[:, keep])
+                                         None if num.step is None else num.step[:, keep],
+                                         None if num.roughness is None else num.roughness[:, keep])
 
 
 class _ShapeChanged(Exception):

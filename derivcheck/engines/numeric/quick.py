@@ -159,4 +159,10 @@ def shrinking(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, typi
     value = np.where(ok, central[:, 1:-1][rows, best, outs], central[:, -1])
     step = np.where(ok, t[:, 1:-1][rows, best], np.nan)
     method = np.where(ok, SHRINK_LABEL, "none").astype(object)
-    return NumericDerivative(value.T, np.where(ok, chosen_error, np.inf).T, method.T, call.evaluations, step.T)
+    with np.errstate(all="ignore"):
+        # a kink, jump or spike at x: the one-sided gap does not shrink; half of it bounds how far
+        # any central quotient may be from a slope of f there
+        rough = np.nanmin(np.abs(gap) * np.minimum(tp, tm) / (tp + tm), axis=1)
+    rough = np.where(ok, 0.0, np.where(np.isfinite(rough), rough, np.inf))
+    return NumericDerivative(value.T, np.where(ok, chosen_error, np.inf).T, method.T, call.evaluations, step.T,
+                             rough.T)

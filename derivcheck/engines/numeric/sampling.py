@@ -137,6 +137,9 @@ class NumericDerivative:
     method: np.ndarray
     evaluations: int
     step: np.ndarray | None = None
+    #: where no estimate was made for want of smoothness (the shrinking search): the smallest
+    #: non-scaling half second difference |f(x+t) + f(x-t) - 2 f(x)| / 2t, a floor on any estimate's error
+    roughness: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------
