@@ -117,7 +117,7 @@ def _lifted(fn, runnable: Callable, values: tuple, options: Options, names, comp
 def _as_run(result: CheckResult, fn, runnable: Callable, values: tuple, dtype: str, options: Options) -> CheckResult:
     """The result with the half-precision run's gradients compared with the lifted code's."""
     if result.verdict is not Verdict.PASS and result.verdict is not Verdict.MISMATCH:
-        return dataclasses.replace(result, dtype=dtype)
+        return with_message(dataclasses.replace(result, dtype=dtype))
     try:
         rows, notes = precision.compare_run(fn, runnable, values, dtype, options.seed, options.tolerances)
     except Exception as exc:  # noqa: BLE001 - the run itself raised in half precision
