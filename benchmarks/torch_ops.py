@@ -85,7 +85,7 @@ class Tally:
 
 
 # the sweep ------------------------------------------------------------------------------------------
-def eligible_ops(names: set[str] | None) -> list:
+def eligible_ops(names: set[str] | None, dtype: torch.dtype = torch.float64) -> list:
     from torch.testing._internal.common_methods_invocations import op_db
 
     ops = []
@@ -94,7 +94,7 @@ def eligible_ops(names: set[str] | None) -> list:
             continue
         if not op.supports_autograd or op.op is None:
             continue
-        if torch.float64 not in op.supported_backward_dtypes("cpu"):
+        if dtype not in op.supported_backward_dtypes("cpu"):
             continue
         ops.append(op)
     return ops
@@ -104,9 +104,9 @@ def op_label(op) -> str:
     return op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
 
 
-def samples_of(op, max_samples: int) -> list[Sample]:
+def samples_of(op, max_samples: int, dtype: torch.dtype = torch.float64) -> list[Sample]:
     """The op's first samples, each as (function of the grad-requiring tensors, those tensors)."""
-    made = op.sample_inputs("cpu", torch.float64, requires_grad=True)
+    made = op.sample_inputs("cpu", dtype, requires_grad=True)
     out = []
     for k, sample in enumerate(itertools.islice(made, max_samples)):
         out.append(Sample(op_label(op), k, *_recompose(op, sample), bool(op.gradcheck_fast_mode),
@@ -405,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--power-only", action="store_true", help="only the injected-bug table")
     parser.add_argument("--no-power", action="store_true", help="skip the injected-bug table")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=("float64", "complex128"), default="float64",
+                        help="the samples' dtype (complex128: torch's complex autograd conventions)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--verbose", action="store_true", help="print every sample as it runs")
     args = parser.parse_args(argv)
@@ -423,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def sweep(args: argparse.Namespace) -> None:
     names = set(args.ops.split(",")) if args.ops else None
-    ops = eligible_ops(names)
+    dtype = getattr(torch, args.dtype)
+    ops = eligible_ops(names, dtype)
     if args.limit:
         ops = ops[:args.limit]
     tally = Tally()
@@ -431,7 +434,7 @@ def sweep(args: argparse.Namespace) -> None:
     skipped: list[str] = []
     for op in ops:
         try:
-            samples = samples_of(op, args.max_samples)
+            samples = samples_of(op, args.max_samples, dtype)
         except Exception as exc:  # noqa: BLE001 - the op's sample generator itself failed
             print(f"  {op_label(op)}: no samples ({_first_line(exc)})", file=sys.stderr)
             continue
@@ -453,7 +456,7 @@ def sweep(args: argparse.Namespace) -> None:
                       f"check_grad {b.outcome} ({b.seconds:.2f}s) {b.detail[:100]}", file=sys.stderr, flush=True)
             if a.outcome != b.outcome:
                 tally.rows.append((sample, a, b))
-    print(f"## check_grad over torch's operator suite: {n_samples} samples of {len(ops)} ops\n")
+    print(f"## check_grad over torch's operator suite: {n_samples} {args.dtype} samples of {len(ops)} ops\n")
     print("| outcome | torch.autograd.gradcheck | check_grad |")
     print("|---|---:|---:|")
     for name in OUTCOMES:
