@@ -237,6 +237,7 @@ class TorchCheck:
 
     def _kinks_full(self, rows: list[Row], scale: float) -> list[Row]:
         columns = sorted({r.index[1] for r in rows if kink_possible(r)})
+        columns = [j for j in columns if not self.numeric.smooth_at_x(unit_rows(self.fn.n, [j])[0])]
         if not columns:
             return rows
         left, right, error = self.numeric.one_sided(unit_rows(self.fn.n, columns))
@@ -295,7 +296,7 @@ class TorchCheck:
                     claim=None if s_claim is None or c else s_claim[0, d],
                     numeric=(s_num[c, d], e_num[c, d], methods(num.method[:, d])),
                 ))
-        bad = sorted({r.index[1] for r in rows if kink_possible(r)})
+        bad = [d for d in sorted({r.index[1] for r in rows if kink_possible(r)}) if not self.numeric.smooth_at_x(U[d])]
         if bad:
             left, right, error = self.numeric.one_sided(U[bad])
             where = {d: k for k, d in enumerate(bad)}

@@ -46,6 +46,7 @@ class Numeric:
         self.refined = 0  # directions the step ladder refined
         self.unrefined = 0  # directions the budget left with their first estimate only
         self.smoothness = ""  # set when small steps overruled the ladder's large ones
+        self._smooth: set[bytes] = set()  # directions along which small steps found f smooth at x
         self._outside = 0  # stencil points where the function raised or changed its output's shape
         self._outside_why = ""
 
@@ -130,6 +131,11 @@ class Numeric:
         self.evaluations += result.evaluations
         return self._floor(result)
 
+    def smooth_at_x(self, vector: np.ndarray) -> bool:
+        """Whether the shrinking search found f smooth at x along ``vector`` (its one-sided quotients
+        agree at small steps, for every output): no kink at x there, nothing for ``one_sided`` to find."""
+        return np.asarray(vector, dtype=np.float64).tobytes() in self._smooth
+
     def one_sided(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.budget is not None and self.evaluations + LADDER_COST * len(vectors) > self.budget:
             self.notes.append(f"the budget of {self.budget} evaluations left no room to look for kinks "
@@ -189,6 +195,8 @@ class Numeric:
             self.evaluations += local.evaluations
             value[:, done], error[:, done], method[:, done] = local.value, local.error, local.method
             step[:, done] = local.step
+            for k in np.flatnonzero(np.all(np.isfinite(local.error), axis=0)):
+                self._smooth.add(vectors[done[k]].tobytes())
             pending = np.ones(done.size, dtype=bool)
             if agrees is not None:
                 pending = ~np.asarray(agrees(finite_diff.NumericDerivative(value, error, method, 0, step)))[done]
