@@ -201,7 +201,8 @@ def transposed_directional(check: TorchCheck, computed: np.ndarray, entries: Seq
     gradient pass the directional check restricted to that input?"""
     w = check.W[0]
     for slot in check.fn.slots:
-        p = slot.shape[0] if len(slot.shape) == 2 and slot.shape[0] == slot.shape[1] > 1 else 0
+        shape = slot.layout_shape  # a complex or masked matrix is no square block of the vector
+        p = shape[0] if len(shape) == 2 and shape[0] == shape[1] > 1 else 0
         if not p or not any(slot.offset <= e < slot.offset + slot.size for e in entries):
             continue
         u = np.zeros(check.fn.n)

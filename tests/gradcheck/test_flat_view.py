@@ -292,3 +292,23 @@ def test_a_function_that_reads_beyond_a_views_storage_gets_one_clear_refusal() -
 def test_a_complex_half_cast_is_checked_through_the_lifted_function() -> None:
     result = check_grad(lambda t: t.chalf() * 2, randn(2, 3))
     assert result.ok
+
+
+def test_a_wrong_gradient_of_a_complex_matrix_is_diagnosed_without_crashing() -> None:
+    # a square complex matrix is no square block of the real vector: the transpose rule must not apply
+    class OneEntry(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            ctx.save_for_backward(z)
+            return (z * z).sum().real
+
+        @staticmethod
+        def backward(ctx, g):
+            (z,) = ctx.saved_tensors
+            grad = g * 2 * z.conj()
+            grad[3, 4] = grad[3, 4] * 2
+            return grad
+
+    result = check_grad(OneEntry.apply, randn(12, 12, dtype=C128), raises=False)
+    assert result.verdict is Verdict.MISMATCH and result.strategy == "directional"
+    assert {r.label for r in result.suspects} == {"dout/dx[3, 4].real", "dout/dx[3, 4].imag"}
