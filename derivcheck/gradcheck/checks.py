@@ -147,7 +147,8 @@ class TorchCheck:
             raise ValueError(f"grad= checks the gradient of a scalar function; func returns {self.fn.m} outputs")
         parts = self.fn.call_gradient(self.grad)
         for slot, part in zip(self.fn.slots, parts):
-            same = part.shape == slot.shape or (part.size == slot.size and part.ndim <= 1 and len(slot.shape) <= 1)
+            same = (part.shape == slot.shape or (slot.complex and part.shape == slot.layout_shape)  # complex: pairs
+                    or (part.size == slot.size and part.ndim <= 1 and len(slot.shape) <= 1))
             if not same:
                 cause = (" (the transposed shape: a matrix transposed?)"
                          if tuple(reversed(part.shape)) == slot.shape else "")

@@ -312,3 +312,11 @@ def test_a_wrong_gradient_of_a_complex_matrix_is_diagnosed_without_crashing() ->
     result = check_grad(OneEntry.apply, randn(12, 12, dtype=C128), raises=False)
     assert result.verdict is Verdict.MISMATCH and result.strategy == "directional"
     assert {r.label for r in result.suspects} == {"dout/dx[3, 4].real", "dout/dx[3, 4].imag"}
+
+
+def test_a_users_gradient_of_a_complex_input_follows_torchs_convention() -> None:
+    z = randn(3, dtype=C128)
+    norm = lambda z: (z * z.conj()).real.sum()  # noqa: E731
+    assert check_grad(norm, z, grad=lambda z: 2 * z).ok
+    result = check_grad(norm, z, grad=lambda z: 2 * z.conj(), raises=False)
+    assert result.verdict is Verdict.MISMATCH and result.mode(Mode.GRAD).verdict is Verdict.MISMATCH
