@@ -501,6 +501,8 @@ def as_array(value: object) -> np.ndarray:
     if isinstance(value, Tensor):
         value = (torch.view_as_real(value.detach().resolve_conj()) if value.is_complex() else value.detach())
         value = value.cpu().double().numpy()
+    if np.iscomplexobj(value):  # (real, imaginary) pairs, the order of the flat vector
+        value = np.stack([np.real(value), np.imag(value)], axis=-1)
     return np.asarray(value, dtype=np.float64)
 
 

@@ -318,5 +318,6 @@ def test_a_users_gradient_of_a_complex_input_follows_torchs_convention() -> None
     z = randn(3, dtype=C128)
     norm = lambda z: (z * z.conj()).real.sum()  # noqa: E731
     assert check_grad(norm, z, grad=lambda z: 2 * z).ok
+    assert check_grad(norm, z, grad=lambda z: 2 * z.numpy()).ok
     result = check_grad(norm, z, grad=lambda z: 2 * z.conj(), raises=False)
     assert result.verdict is Verdict.MISMATCH and result.mode(Mode.GRAD).verdict is Verdict.MISMATCH
