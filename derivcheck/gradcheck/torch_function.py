@@ -369,7 +369,12 @@ class TorchFunction:
                 with fwAD.dual_level():
                     duals = [fwAD.make_dual(p, t) for p, t in
                              zip(self._split(primal), self._split(tangent, tangent=True))]
-                    out = self.call(duals)
+                    # the fixed tensors as duals with zero tangent: an operation mixing dual and
+                    # plain operands runs through a Python decomposition (3x the whole pass)
+                    fixed = tuple(fwAD.make_dual(a, torch.zeros_like(a))
+                                  if isinstance(a, Tensor) and a.is_floating_point() and a.layout == torch.strided
+                                  else a for a in self.args)
+                    out = self.call(duals, fixed)
                     t_out = fwAD.unpack_dual(out).tangent
                 rows.append(np.zeros(self.m) if t_out is None else t_out.detach().cpu().double().numpy())
         except Exception as exc:  # noqa: BLE001
