@@ -6,9 +6,12 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy
+
+if TYPE_CHECKING:  # SymPy costs 1.5 s to import: check_grad on a torch function never needs it
+    import sympy
 
 
 class Expect(enum.Enum):
@@ -76,6 +79,8 @@ class Variable:
 
 def entry_symbols(name: str, shape: tuple[int, ...]) -> tuple[sympy.Symbol, ...]:
     """Real symbols for a named scalar or for every entry of a named array, in C order."""
+    import sympy
+
     if not shape:
         return (sympy.Symbol(name, real=True),)
     return tuple(sympy.Symbol(f"{name}[{','.join(map(str, index))}]", real=True) for index in np.ndindex(shape))

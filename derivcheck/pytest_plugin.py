@@ -94,6 +94,9 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         from derivcheck.cases.run import Status, run_case
+        from derivcheck.gradcheck.targets import quiet_torch_imports
+
+        quiet_torch_imports()  # torch's own import-time deprecation warnings, not the user's
 
         cases, errors = self.parent.loaded()  # type: ignore[union-attr]
         case = cases.get(self.case_id)

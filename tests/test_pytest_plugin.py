@@ -145,3 +145,73 @@ def test_the_plugin_module_is_light_to_import() -> None:
 def test_the_entry_point_is_declared() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["entry-points"]["pytest11"] == {"derivcheck": "derivcheck.pytest_plugin"}
+
+
+# --- check_grad inside the user's tests ------------------------------------------------------------
+
+USER_TESTS = '''
+import torch
+from derivcheck import check_grad
+
+
+def test_right():
+    x = torch.linspace(-1, 1, 4, dtype=torch.float64, requires_grad=True)
+    check_grad(lambda t: (t.sin() * t).sum(), x)
+
+
+def test_cut():
+    x = torch.linspace(-1, 1, 4, dtype=torch.float64, requires_grad=True)
+    check_grad(lambda t: (t.detach().sin() * t).sum(), x)
+
+
+def plus_one(t: torch.Tensor) -> torch.Tensor:
+    return t + 1
+
+
+def test_own_script_warning_still_shows():
+    torch.jit.script(plus_one)
+'''
+
+
+def test_a_failing_check_grad_shows_its_message_not_its_source(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = run(pytester, "-W", "default", "test_user.py")
+    result.assert_outcomes(passed=2, failed=1)
+    out = result.stdout
+    out.fnmatch_lines(["*DerivativeMismatch*reverse mode and forward mode are wrong*",
+                       "*likely cause: a path is cut: .detach() on a value computed from 't'*"])
+    out.no_fnmatch_line("*Check the derivatives of ``func``*")  # check_grad's docstring: its frame is hidden
+    out.no_fnmatch_line("*result = _check_callable*")
+    # torch's own import-time deprecation warnings are filtered; the user's own use of torch.jit.script is not
+    assert out.str().count("torch.jit.script` is deprecated") == 1
+    out.fnmatch_lines(["*test_user.py::test_own_script_warning_still_shows*"])
+
+
+def test_the_plugin_under_xdist(tree: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    result = run(tree, "-n", "2", "-p", "xdist", "good.toml", "caught.toml", "wrong.toml", "more")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["*2 workers*", "*case 'sign-error-unmarked'*failed*", "*sign flipped*"])
+
+
+def test_running_cases_does_not_import_torchs_compiler_stack(tree: pytest.Pytester) -> None:
+    # torch.func's reverse transforms, and forward mode mixing dual and plain operands, import
+    # torch._dynamo on first use: seconds that every xdist worker would pay for its first case
+    tree.makefile(".toml", constants='''
+[[case]]
+id = "layer-norm-like"
+vars = ["x[3]"]
+data = { eps = 1e-5 }
+let = { mu = "mean(x)", c = "x - mu", s = "sqrt(mean(c**2) + eps)" }
+f = ["c[0]/s + 1", "2*c[1]/s"]
+at = { x = [1.0, 2.0, 4.0] }
+order = 2
+''')
+    tree.makeconftest(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        "    print('DYNAMO', 'torch._dynamo' in sys.modules, 'torch' in sys.modules)\n"
+    )
+    result = run(tree, "-s", "good.toml", "constants.toml")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*DYNAMO False True*"])

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from derivcheck.model import Quantity
-from derivcheck.verdict import ClaimValue, Entry, Source, Tolerances, Verdict, judge, overall
+from derivcheck.verdict import ClaimValue, Entry, Source, Tolerances, Verdict, dtype_rule, judge, overall
 
 
 def entry(**kw) -> Entry:
@@ -116,3 +116,22 @@ def test_the_size_of_the_terms_never_hides_a_relative_error_of_one_in_a_million(
     row = judge(entry(exact=1.0, reverse=1.000001, forward=1.0, numeric=1.0, numeric_error=1e-15,
                       scale=1.0, term_size=40.0))
     assert row.verdict is Verdict.MISMATCH and row.wrong == (Source.REVERSE,)
+
+
+def test_dtype_table_covers_every_dtype_and_orders_them_by_precision():
+    import torch
+
+    for name in ("float64", "float32", "float16", "bfloat16", "complex64", "complex128"):
+        rule = dtype_rule(name)
+        assert rule == dtype_rule(f"torch.{name}")
+        if name != "complex64" and name != "complex128":
+            assert rule.eps == pytest.approx(torch.finfo(getattr(torch, name)).eps)
+    order = ["float64", "float32", "float16", "bfloat16"]
+    rtols = [Tolerances.for_dtype(d).autograd_rtol for d in order]
+    assert rtols == sorted(rtols)
+    assert Tolerances.for_dtype("complex128") == Tolerances.for_dtype("float64")
+    assert Tolerances.for_dtype("complex64") == Tolerances.for_dtype("float32")
+    # a 1% error is outside float16's per-entry tolerance
+    assert Tolerances.for_dtype("float16").autograd_rtol < 1e-2
+    with pytest.raises(ValueError, match="no tolerances for dtype 'int8'"):
+        dtype_rule("int8")

@@ -59,7 +59,7 @@ class Compiled:
         for name, expr in self._program:
             env[name] = _emit(expr, env, x)
         values = [_emit(expr, env, x) for expr in self._results]
-        return torch.stack([torch.broadcast_to(v, x.shape[:-1]) for v in values], dim=-1)
+        return torch.stack([torch.broadcast_to(_as_tensor(v, x), x.shape[:-1]) for v in values], dim=-1)
 
     def numpy(self, points: np.ndarray) -> np.ndarray:
         """Evaluate a batch ``(k, n)`` of float64 or complex128 points to ``(k, m)``, no grad."""
@@ -86,7 +86,7 @@ def _emit(expr: sympy.Expr, env: dict, x: Tensor) -> Tensor | float | complex:
         return env[expr]
     if expr.is_Number or expr.is_NumberSymbol:
         value = complex(expr) if not expr.is_real else float(expr)
-        return torch.tensor(value, dtype=x.dtype if not isinstance(value, complex) else torch.complex128)
+        return _constant(torch.tensor(value, dtype=x.dtype if not isinstance(value, complex) else torch.complex128), x)
     if isinstance(expr, sympy.Add):
         total = _emit(expr.args[0], env, x)
         for arg in expr.args[1:]:
@@ -103,7 +103,7 @@ def _emit(expr: sympy.Expr, env: dict, x: Tensor) -> Tensor | float | complex:
         if exp == sympy.S.Half:
             return torch.sqrt(base)
         if exp == -sympy.S.Half:
-            return 1 / torch.sqrt(base)
+            return torch.rsqrt(base)
         if exp.is_Integer:
             return base ** int(exp)
         return base ** _emit(exp, env, x)
@@ -157,7 +157,18 @@ def _condition(condition: sympy.Basic, env: dict, x: Tensor) -> Tensor:
 
 
 def _as_tensor(value: Tensor | float, x: Tensor) -> Tensor:
-    return value if isinstance(value, Tensor) else torch.tensor(value, dtype=x.dtype)
+    return value if isinstance(value, Tensor) else _constant(torch.tensor(value, dtype=x.dtype), x)
+
+
+def _constant(value: Tensor, x: Tensor) -> Tensor:
+    """A constant, as a dual number with a zero tangent when ``x`` is one: torch's forward mode of
+    an operation that mixes dual and plain operands runs a Python decomposition whose first call
+    imports torch's compiler stack (seconds, once per process: every test worker's first case)."""
+    import torch.autograd.forward_ad as fwAD
+
+    if fwAD.unpack_dual(x).tangent is None:
+        return value
+    return fwAD.make_dual(value, torch.zeros_like(value))
 
 
 @dataclass(frozen=True)
@@ -182,23 +193,41 @@ def autograd_at(
     cotangents: np.ndarray,
     hessian: bool,
 ) -> AutogradValues:
-    """Reverse- and forward-mode derivatives of ``fn`` at ``point`` (float64)."""
-    from torch.func import hessian as t_hessian
-    from torch.func import jacfwd, jacrev, jvp, vjp
+    """Reverse- and forward-mode derivatives of ``fn`` at ``point`` (float64).
+
+    Both modes use torch's autograd directly (``autograd.grad``, dual numbers): ``torch.func``'s
+    transforms import torch's compiler stack (seconds) on first use, which every worker process
+    of a parallel test run would pay again for its first case.
+    """
+    import torch.autograd.forward_ad as fwAD
 
     x = torch.tensor(point, dtype=torch.float64)
-    value = fn(x)
-    reverse = jacrev(fn)(x)
-    forward = jacfwd(fn)(x)
+    leaf = x.clone().requires_grad_(True)
+    value = fn(leaf)
     m, n = value.shape[-1], x.shape[-1]
 
+    def push(v: torch.Tensor) -> torch.Tensor:
+        with fwAD.dual_level():
+            tangent = fwAD.unpack_dual(fn(fwAD.make_dual(x, v))).tangent
+        return torch.zeros(m, dtype=torch.float64) if tangent is None else tangent.detach()
+
+    forward = torch.stack([push(e) for e in torch.eye(n, dtype=torch.float64)], dim=1) if n else \
+        torch.zeros(m, 0, dtype=torch.float64)
+
+    def pull(out: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if not out.requires_grad:
+            return torch.zeros(n, dtype=torch.float64)
+        return torch.autograd.grad(out, leaf, w, retain_graph=True, allow_unused=True, materialize_grads=True)[0]
+
+    reverse = torch.stack([pull(value, row) for row in torch.eye(m, dtype=torch.float64)]) if m else \
+        torch.zeros(0, n, dtype=torch.float64)
+
     def along(vectors: np.ndarray) -> np.ndarray:
-        rows = [jvp(fn, (x,), (torch.tensor(v, dtype=torch.float64),))[1].numpy() for v in vectors]
+        rows = [push(torch.tensor(v, dtype=torch.float64)).numpy() for v in vectors]
         return np.array(rows, dtype=np.float64).reshape(len(vectors), m)
 
-    _, pullback = vjp(fn, x)
-    vjps = [pullback(torch.tensor(c, dtype=torch.float64))[0].numpy() for c in cotangents]
-    hess = t_hessian(fn)(x).numpy().reshape(m, n, n) if hessian else None
+    vjps = [pull(value, torch.tensor(c, dtype=torch.float64)).numpy() for c in cotangents]
+    hess = _hessian(fn, x, m, n) if hessian else None
     return AutogradValues(
         value=value.detach().numpy().reshape(m),
         reverse=reverse.detach().numpy().reshape(m, n),
@@ -208,6 +237,22 @@ def autograd_at(
         vjp=np.array(vjps, dtype=np.float64).reshape(len(cotangents), n),
         hessian=hess,
     )
+
+
+def _hessian(fn: Compiled, x: torch.Tensor, m: int, n: int) -> np.ndarray:
+    """``(m, n, n)`` second derivatives by double backward, one row at a time."""
+    leaf = x.clone().requires_grad_(True)
+    value = fn(leaf)
+    out = np.zeros((m, n, n))
+    for k in range(m):
+        if not value[k].requires_grad:
+            continue
+        (g,) = torch.autograd.grad(value[k], leaf, retain_graph=True, create_graph=True)
+        for i in range(n):
+            if g[i].requires_grad:
+                out[k, i] = torch.autograd.grad(g[i], leaf, retain_graph=True, allow_unused=True,
+                                                materialize_grads=True)[0].detach().numpy()
+    return out
 
 
 def partials_at(fn: Compiled, point: np.ndarray, wrt: Sequence[Sequence[int]]) -> np.ndarray:

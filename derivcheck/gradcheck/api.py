@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from derivcheck.errors import DerivativeMismatch, Inconclusive
@@ -44,19 +45,25 @@ def check_grad(
     device: Any = None,
     strategy: Literal["auto", "full", "directional"] = "auto",
     raises: bool = True,
+    params: Sequence[str] | str | None = None,
+    names: Sequence[str] | None = None,
+    budget: int | None = None,
 ) -> CheckResult:
     """Check the derivatives of ``func`` and raise if one is wrong.
 
     Parameters
     ----------
-    func : callable, str or sympy.Expr
-        A function of torch tensors returning a tensor or a tuple of tensors (scalar or not); a
-        NumPy function of one array when ``grad`` is given; or an expression (``"x**2*y"`` or a
-        SymPy expression) whose exact derivative becomes the reference.
-    inputs : tensor or tuple, optional
+    func : callable, nn.Module, str or sympy.Expr
+        A function of torch tensors returning a tensor or a tuple of tensors (scalar or not); an
+        ``nn.Module`` (its parameters that require grad are checked too, named ``fc1.weight``;
+        the module is checked on a copy and left exactly as found); a NumPy function of one
+        array when ``grad`` is given; or an expression (``"x**2*y"`` or a SymPy expression)
+        whose exact derivative becomes the reference.
+    inputs : tensor, tuple or mapping, optional
         The arguments of ``func``. Tensors with ``requires_grad=True`` are checked; everything
-        else is held fixed (the ``torch.autograd.gradcheck`` convention). A NumPy array checks
-        every entry. Not used with an expression.
+        else is held fixed (the ``torch.autograd.gradcheck`` convention). A mapping is passed as
+        keyword arguments (``func(**inputs)``) and names the entries (``b[1]``). A NumPy array
+        checks every entry. Not used with an expression.
     at : mapping, optional
         For an expression: each variable's value, a number or nested lists for an array.
     grad : callable, optional
@@ -77,6 +84,16 @@ def check_grad(
         Compare full Jacobians (small inputs) or seeded directional products (large inputs).
     raises : bool
         Raise on a wrong derivative or no verdict (default); else only return the result.
+    budget : int, optional
+        The most function evaluations the numeric reference may spend. A correct function
+        costs about two per input entry (or per direction); entries whose first estimate
+        disagrees are refined with more, and where the budget stops a refinement those entries
+        stay unconfirmed (no verdict rests on them) and a note says so.
+    params : str or list of str, optional
+        For a module: the parameters to check, by name or glob (``["fc2.*"]``); default every
+        parameter that requires grad.
+    names : list of str, optional
+        Names of the positional inputs in messages (default: ``func``'s parameter names).
 
     Returns
     -------
@@ -106,12 +123,17 @@ def check_grad(
     <Verdict.MISMATCH: 'mismatch'>
     >>> result.causes
     ('sign flipped: computed = -1 x reference', 'the error is confined to one entry: y')
+    >>> check_grad(torch.nn.Linear(3, 2).double(), torch.randn(4, 3, dtype=torch.float64)).n_inputs
+    8
     """
-    options = _options(seed, directions, order, tolerances, device, strategy)
+    __tracebackhide__ = True  # pytest shows the message, not this function's source
+    options = _options(seed, directions, order, tolerances, device, strategy, budget)
     if grad is not None and not callable(grad):
         raise ValueError(f"grad must be callable, got {grad!r}")
     if isinstance(raises, bool) is False:
         raise ValueError(f"raises must be True or False, got {raises!r}")
+    if (params is not None or names is not None) and _is_expression(func):
+        raise ValueError("params= and names= are for functions and modules; an expression names its variables")
     if _is_expression(func):
         if inputs is not None:
             raise ValueError("an expression takes its point from at=, not from inputs")
@@ -125,7 +147,7 @@ def check_grad(
             raise ValueError("at= is for expressions; pass a function's arguments as inputs")
         if inputs is None:
             raise ValueError("inputs is required: a tensor or a tuple of the function's arguments")
-        result = _check_callable(func, inputs, grad, options)
+        result = _check_callable(func, inputs, grad, options, _params(params), names)
     if raises and not result.ok:
         if result.verdict is Verdict.MISMATCH:
             raise DerivativeMismatch(result.message, result)
@@ -133,30 +155,41 @@ def check_grad(
     return result
 
 
-def _check_callable(func: Callable, inputs: Any, grad: Callable | None, options: Options) -> CheckResult:
+def _check_callable(func: Callable, inputs: Any, grad: Callable | None, options: Options,
+                    params: list[str] | None, names: Sequence[str] | None) -> CheckResult:
     import torch
 
-    from derivcheck.gradcheck.checks import check_function
+    from derivcheck.gradcheck.inputs import arrange
     from derivcheck.gradcheck.numpy_function import NumpyFunction
-    from derivcheck.gradcheck.torch_function import TorchFunction
 
     if not callable(func):
         raise ValueError(f"func must be callable, a text expression or a SymPy expression, got {func!r}")
-    parts = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
-    if any(isinstance(p, torch.Tensor) for p in parts):
-        fn = TorchFunction(func, inputs, device=options.device)
-    elif grad is None:
+    arguments = arrange(inputs, names)
+    if params is not None and not isinstance(func, torch.nn.Module):
+        raise ValueError(f"params= selects parameters of an nn.Module; func is {describe(func)!r}, not a module")
+    if isinstance(func, torch.nn.Module) or any(isinstance(p, torch.Tensor) for p in arguments.values):
+        from derivcheck.gradcheck.targets import check_torch
+
+        return check_torch(func, arguments, grad, options, params, describe(func))
+    if grad is None:
         raise ValueError("inputs hold no tensor: a NumPy function has nothing to check without grad=, "
                          "and a torch function needs tensors with requires_grad=True")
-    elif options.order >= 2:
+    if options.order >= 2:
         raise ValueError("order=2 checks double backward, which needs a torch function; a NumPy function has none")
-    else:
-        fn = NumpyFunction(func, inputs)
-    return check_function(fn, grad, options, describe(func))
+    from derivcheck.gradcheck.checks import check_function
+
+    if arguments.keywords is not None:
+        raise ValueError("inputs: a mapping of inputs is for torch tensors; a NumPy function takes one array")
+    return check_function(NumpyFunction(func, inputs), grad, options, describe(func))
 
 
 def describe(func: object) -> str:
-    """A short name for a callable: ``loss``, ``Square.apply``, ``<lambda>``."""
+    """A short name for a callable: ``loss``, ``Square.apply``, ``<lambda>``, a module's class."""
+    import sys
+
+    nn = getattr(sys.modules.get("torch"), "nn", None)
+    if nn is not None and isinstance(func, nn.Module):
+        return type(func).__name__
     if inspect.ismethod(func):
         owner = func.__self__
         owner_name = owner.__name__ if isinstance(owner, type) else type(owner).__name__
@@ -168,15 +201,12 @@ def describe(func: object) -> str:
 def _is_expression(func: object) -> bool:
     if isinstance(func, str):
         return True
-    try:
-        import sympy
-    except ImportError:  # pragma: no cover - sympy is a dependency
-        return False
-    return isinstance(func, (sympy.Basic, sympy.MatrixBase))
+    sympy = sys.modules.get("sympy")  # a SymPy object means SymPy is imported: no 1.5 s import to ask
+    return sympy is not None and isinstance(func, (sympy.Basic, sympy.MatrixBase))
 
 
 def _options(seed: object, directions: object, order: object, tolerances: object, device: object,
-             strategy: object) -> Options:
+             strategy: object, budget: object = None) -> Options:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     if isinstance(directions, bool) or not isinstance(directions, int) or not 1 <= directions <= MAX_DIRECTIONS:
@@ -185,8 +215,21 @@ def _options(seed: object, directions: object, order: object, tolerances: object
         raise ValueError(f"order must be 1 or 2, got {order!r}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ValueError(f"budget must be a whole number of function evaluations >= 1, or None, got {budget!r}")
     return Options(seed=seed, directions=directions, order=order, tolerances=_tolerances(tolerances),
-                   device=None if device is None else str(device), strategy=strategy)  # type: ignore[arg-type]
+                   device=None if device is None else str(device), strategy=strategy,  # type: ignore[arg-type]
+                   budget=budget)  # type: ignore[arg-type]
+
+
+def _params(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"params must be a parameter name or glob, or a list of them, got {value!r}")
 
 
 def _tolerances(value: object) -> Tolerances | None:

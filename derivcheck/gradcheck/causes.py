@@ -9,9 +9,10 @@ A cause is reported only when the evidence fits it closely; otherwise nothing is
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,21 @@ MAX_NAMED_FACTOR = 4096
 MAX_TERM_VARIANTS = 64
 
 
+def says_nothing_if_inapplicable(rule: Callable[..., str | None]) -> Callable[..., str | None]:
+    """A rule whose arithmetic does not apply to the evidence (a zero ratio, shapes that do not
+    fit) says nothing rather than stopping the diagnosis."""
+
+    @functools.wraps(rule)
+    def guarded(*args: object, **kwargs: object) -> str | None:
+        try:
+            with np.errstate(all="ignore"):
+                return rule(*args, **kwargs)
+        except (ArithmeticError, IndexError, ValueError, TypeError):
+            return None
+
+    return guarded
+
+
 @dataclass(frozen=True)
 class Layout:
     """Names and shapes of the flattened inputs (and outputs), to turn indices into words."""
@@ -35,6 +51,8 @@ class Layout:
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
     offsets: tuple[int, ...]
+    namer: Callable[[int], str] | None = None  # names entries when shapes alone cannot (complex, masked)
+    complex: tuple[bool, ...] = ()  # per tensor: its entries are (real, imaginary) pairs
 
     def locate(self, flat: int) -> tuple[int, tuple[int, ...]]:
         """(which tensor, index inside it) of a flat position."""
@@ -45,10 +63,13 @@ class Layout:
         raise IndexError(flat)
 
     def label(self, flat: int) -> str:
+        if self.namer is not None:
+            return self.namer(flat)
         k, index = self.locate(flat)
         return f"{self.names[k]}[{', '.join(map(str, index))}]" if index else self.names[k]
 
 
+@says_nothing_if_inapplicable
 def ratio_cause(reference: np.ndarray, computed: np.ndarray, *, loose: bool = True) -> str | None:
     """A sign flip, a constant factor or (``loose``) small relative errors on every wrong entry.
 
@@ -67,6 +88,8 @@ def ratio_cause(reference: np.ndarray, computed: np.ndarray, *, loose: bool = Tr
     if np.all(computed == 0):
         return "the computed derivative is zero where the reference is not: a term or a path is missing (a detach?)"
     r = float(np.median(ratios))
+    if r == 0 or not math.isfinite(r):
+        return None  # most wrong entries are zero: no ratio to name
     if np.all(np.abs(ratios - r) <= CAUSE_RTOL * max(1.0, abs(r))):
         return _named_ratio(r, " on every wrong entry" if ratios.size > 1 else "")
     relative = np.abs(ratios - 1)
@@ -110,6 +133,7 @@ def _named_ratio(r: float, tail: str) -> str | None:
     return f"constant factor: computed = {r:.6g} x reference{tail}"
 
 
+@says_nothing_if_inapplicable
 def transposed_cause(layout: Layout, reference: np.ndarray, computed: np.ndarray) -> str | None:
     """A square matrix input whose computed gradient is the transpose of the reference.
 
@@ -134,6 +158,7 @@ def transposed_cause(layout: Layout, reference: np.ndarray, computed: np.ndarray
     return None
 
 
+@says_nothing_if_inapplicable
 def coupling_cause(reference: np.ndarray, computed: np.ndarray) -> str | None:
     """A square Jacobian computed as diagonal (elementwise) where the reference couples entries:
     the coupling terms (a softmax or normalisation's shared sum, mean or variance) are missing."""
@@ -148,6 +173,44 @@ def coupling_cause(reference: np.ndarray, computed: np.ndarray) -> str | None:
     return None
 
 
+@says_nothing_if_inapplicable
+def conjugate_cause(inputs: Layout, outputs: Layout, reference: np.ndarray, computed: np.ndarray) -> str | None:
+    """A complex derivative conjugated by mistake, read off full real-view Jacobians ``(m, n)``.
+
+    Either the gradient of a complex input is the conjugate of the reference (its imaginary
+    columns negated), or a complex output's derivative is conjugated (the off-diagonal terms of
+    each 2x2 real block negated: ``f'`` used where torch's convention needs ``conj(f')``).
+    """
+    reference, computed = np.asarray(reference, float), np.asarray(computed, float)
+    if reference.ndim != 2 or reference.shape != computed.shape or not any(inputs.complex):
+        return None
+    imag_in = _imaginary(inputs, reference.shape[1])
+    flipped = reference.copy()
+    flipped[:, imag_in] *= -1
+    if _close(computed, flipped, reference) and not _close(computed, reference, reference):
+        return ("the gradient of a complex input is conjugated: its imaginary parts have the wrong sign "
+                "(torch's convention: grad = dL/dRe z + i dL/dIm z; a conj() missing or extra?)")
+    if not any(outputs.complex):
+        return None
+    imag_out = _imaginary(outputs, reference.shape[0])
+    block = reference.copy()
+    cross = imag_out[:, None] ^ imag_in[None, :]
+    block[cross] *= -1
+    if _close(computed, block, reference) and not _close(computed, reference, reference):
+        return ("the complex derivative is conjugated: computed with f'(z) where torch's convention needs "
+                "conj(f'(z)) (grad_input = grad_output * conj(f'(z)) for a holomorphic f)")
+    return None
+
+
+def _imaginary(layout: Layout, size: int) -> np.ndarray:
+    """A mask of the imaginary-part positions among ``size`` flat entries."""
+    mask = np.zeros(size, dtype=bool)
+    for shape, offset, is_complex in zip(layout.shapes, layout.offsets, layout.complex):
+        if is_complex:
+            mask[offset + 1:offset + math.prod(shape):2] = True
+    return mask
+
+
 def transposed_shape_cause(message: str) -> str | None:
     """torch's 'got [a, b] but expected shape compatible with [b, a]' means a transposed gradient."""
     match = re.search(r"got \[(\d+), (\d+)\] but expected shape compatible with \[(\d+), (\d+)\]", message)
@@ -156,6 +219,7 @@ def transposed_shape_cause(message: str) -> str | None:
     return None
 
 
+@says_nothing_if_inapplicable
 def confinement_cause(inputs: Layout, wrong_inputs: Sequence[int], *, outputs: Layout | None = None,
                       wrong_outputs: Sequence[int] = (), complete: bool = True) -> str | None:
     """An error confined to one entry, one input tensor, or one batch row (leading index).
@@ -221,6 +285,7 @@ def _one_batch_row(layout: Layout, located: list[tuple[int, tuple[int, ...]]], w
     return None
 
 
+@says_nothing_if_inapplicable
 def term_cause(computed: np.ndarray, variants: Sequence[tuple[str, np.ndarray]], reference: np.ndarray) -> str | None:
     """The computed gradient equals the derivative with one operand held constant: a missing term."""
     computed, reference = np.asarray(computed, float), np.asarray(reference, float)

@@ -11,6 +11,7 @@ still names entries. Every scalar is judged by ``verdict.judge``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
@@ -20,24 +21,31 @@ from derivcheck.engines import numeric as finite_diff
 from derivcheck.gradcheck.causes import (
     Layout,
     confinement_cause,
+    conjugate_cause,
     coupling_cause,
     ratio_cause,
     transposed_cause,
     transposed_shape_cause,
 )
-from derivcheck.gradcheck.reference import Numeric, kink_possible
+from derivcheck.gradcheck.reference import UNREFINED_LABEL, Numeric, kink_possible
 from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict, with_message
 from derivcheck.gradcheck.suspects import localise, methods, missing_term, nanmax, unit_rows
-from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, one_line
+from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, label, one_line
 from derivcheck.model import Quantity
 from derivcheck.verdict import FLOAT64_EPS, ClaimValue, Entry, Row, Source, Tolerances, Verdict, judge, overall
 
 #: compare full Jacobians up to this many input entries ...
 FULL_MAX_INPUTS = 64
-#: ... and this many Jacobian entries (beyond, directional checks cost less and see as much)
-FULL_MAX_ENTRIES = 4096
+#: ... and this many Jacobian entries (beyond, directional checks cost less and see as much; each
+#: entry judged costs about as much as a small function's evaluation)
+FULL_MAX_ENTRIES = 1024
 #: random cotangents for a function with several outputs (one, w = 1, for a scalar)
 COTANGENTS = 2
+#: forward-mode directions checked first (a dual-number pass costs several evaluations' time)
+FORWARD_PROBES = 1
+#: a first numeric estimate settles an entry only when its error is below this fraction of the
+#: Jacobian's size: a bug of 1e-6 (relative) or more is never waved through by a rough estimate
+QUICK_MAX_REL = 1e-6
 
 
 def check_function(fn, grad: Callable | None, options: Options, target: str) -> CheckResult:
@@ -51,7 +59,7 @@ class TorchCheck:
     def __init__(self, fn, grad: Callable | None, options: Options, target: str) -> None:
         self.fn, self.options, self.target = fn, options, target
         self.tol: Tolerances = options.tolerances or Tolerances.for_dtype(fn.dtype)
-        self.numeric = Numeric(fn)
+        self.numeric = Numeric(fn, self.tol.numeric_k, options.budget)
         self.notes: list[str] = []
         self.causes: list[str] = []
         self.inputs = _layout(fn.slots)
@@ -67,10 +75,17 @@ class TorchCheck:
         rng = np.random.default_rng(options.seed)  # a local generator: no global RNG state changes
         self.U = rng.standard_normal((options.directions, fn.n))
         self.W = np.ones((1, 1)) if fn.m == 1 else rng.standard_normal((COTANGENTS, fn.m))
+        if len(fn.out_slots) > 1:  # each output on its own too: the others' gradients undefined (None)
+            alone = [np.where(np.isin(np.arange(fn.m), np.arange(s.offset, s.offset + s.size)), self.W[0], 0.0)
+                     for s in fn.out_slots if s.size]
+            self.W = np.vstack([self.W, *alone])
         self.V = rng.standard_normal((options.directions, fn.n))  # second-order contractions
 
     # the flow ------------------------------------------------------------------------------------
     def run(self) -> CheckResult:
+        if self.fn.n == 0 or self.fn.m == 0:
+            what = "the checked inputs have no entries" if self.fn.n == 0 else "the outputs have no entries"
+            return self._early(f"nothing to compare: {what} (an empty Jacobian is right)", Verdict.PASS)
         early = self._check_point()
         if early is not None:
             return early
@@ -115,7 +130,12 @@ class TorchCheck:
         if not np.all(np.isfinite(value)):
             bad = int(np.sum(~np.isfinite(value)))
             return self._early(f"func is not finite at this point ({bad} of {value.size} outputs are nan or inf)")
-        once, again = self.fn.evaluate(np.stack([self.fn.x, self.fn.x]))
+        if getattr(self.fn, "upcast", False):  # the first value ran in float32: compare two lifted calls
+            once, again = self.fn.evaluate(np.stack([self.fn.x, self.fn.x]))
+            self.numeric.evaluations += 2
+        else:  # one more plain call beside the first (a batch of two may run as one vmapped call)
+            once, again = value, self.fn.evaluate(self.fn.x[None])[0]
+            self.numeric.evaluations += 2  # with the first call, which found the output's shape
         if np.any(np.abs(again - once) > 64 * FLOAT64_EPS * max(float(np.max(np.abs(once))), 1e-300)):
             gap = float(np.max(np.abs(again - once)))
             return self._early(f"func is not deterministic: two calls at the same point differ by {gap:.3g} "
@@ -127,7 +147,8 @@ class TorchCheck:
             raise ValueError(f"grad= checks the gradient of a scalar function; func returns {self.fn.m} outputs")
         parts = self.fn.call_gradient(self.grad)
         for slot, part in zip(self.fn.slots, parts):
-            same = part.shape == slot.shape or (part.size == slot.size and part.ndim <= 1 and len(slot.shape) <= 1)
+            same = (part.shape == slot.shape or (slot.complex and part.shape == slot.layout_shape)  # complex: pairs
+                    or (part.size == slot.size and part.ndim <= 1 and len(slot.shape) <= 1))
             if not same:
                 cause = (" (the transposed shape: a matrix transposed?)"
                          if tuple(reversed(part.shape)) == slot.shape else "")
@@ -141,10 +162,22 @@ class TorchCheck:
     # first order: full Jacobians -------------------------------------------------------------------
     def _full(self) -> tuple[list[Row], list[Row]]:
         fn = self.fn
-        num = self.numeric.jacobian()
         rev = self.reverse(np.eye(fn.m)) if self.reverse_on else None
-        fwd = self.forward(np.eye(fn.n))
-        fwd = None if fwd is None else fwd.T
+        fwd = self._forward_jacobian()
+        claim = None if self.claim is None else self.claim[None, :]
+        units = np.eye(fn.n)
+        num = self.numeric.settled(units, lambda q: self.agrees(q.value, q.error, (rev, fwd, claim)))
+        probes: list[Row] = []
+        if fwd is None and self.forward_on:
+            probes = self._forward_probes(num, rev)
+            if any(r.verdict is not Verdict.PASS for r in probes):  # look at every entry: which ones
+                fwd = self.forward(units)
+                fwd = None if fwd is None else fwd.T
+                probes = []
+                def forward_agrees(q) -> np.ndarray:
+                    return self.agrees(q.value, q.error, (rev, fwd, claim))
+
+                num = self.numeric.refine(num, units, forward_agrees(num), forward_agrees)
         scale = nanmax(np.abs(num.value))
         rows = []
         for i in range(fn.m):
@@ -154,12 +187,58 @@ class TorchCheck:
                                         fwd=None if fwd is None else fwd[i, j],
                                         claim=None if self.claim is None else self.claim[j],
                                         numeric=(num.value[i, j], num.error[i, j], num.method[i, j])))
-        rows = self._kinks_full(rows, scale)
+        rows = _unconfirmed(self._kinks_full(rows, scale))
         self._diagnose_full(rows, num.value, rev, fwd)
-        return rows, []
+        return rows + probes, []
+
+    def agrees(self, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None],
+               scale: np.ndarray | float = 0.0) -> np.ndarray:
+        """Per column of ``value`` (m, d): whether a first estimate settles it, every computed
+        value (m, d) within the tolerance of judge (with a ``scale`` no larger than the final
+        judgement's: stricter or equal) and the estimate's error far below a bug worth finding."""
+        tol = self.tol
+        with np.errstate(all="ignore"):
+            size = np.abs(value)
+            limit = tol.numeric_k * error + tol.autograd_rtol * size + tol.rounding_floor * np.fmax(size, scale)
+            ok = np.all(np.isfinite(value) & np.isfinite(error), axis=0)
+            top = nanmax(size)  # an all-zero Jacobian: no bug hides in a rounding-size estimate
+            ok &= np.all(tol.numeric_k * error <= QUICK_MAX_REL * np.fmax(size, top if top > 0 else np.inf), axis=0)
+            for values in computed:
+                if values is not None:
+                    ok &= np.all(np.abs(np.asarray(values) - value) <= limit, axis=0)
+        return ok
+
+    def _forward_jacobian(self) -> np.ndarray | None:
+        """Forward mode's whole Jacobian (m, n) for the smallest inputs, else ``None``: forward
+        mode is checked along a few directions first (n forward passes, or vmap's overhead, cost
+        more than the whole check of a correct function), entry by entry only if one fails."""
+        if not self.forward_on or self.fn.n > FORWARD_PROBES:
+            return None
+        fwd = self.forward(np.eye(self.fn.n))
+        return None if fwd is None else fwd.T
+
+    def _forward_probes(self, num, rev: np.ndarray | None) -> list[Row]:
+        """``J u`` from forward mode along a few seeded directions (one pass each) against the
+        numeric Jacobian times ``u``: a function that does not batch pays FORWARD_PROBES forward
+        passes, not n."""
+        U = self.U[:FORWARD_PROBES]
+        F = [self.forward(u[None]) for u in U]  # one dual-number pass each: cheaper than vmap's set-up
+        if any(f is None for f in F):
+            return []
+        F = np.concatenate(F)  # (k, m)
+        value, error = num.value @ U.T, np.abs(num.error) @ np.abs(U).T  # (m, k)
+        terms = np.abs(num.value) @ np.abs(U).T
+        rows = []
+        for d in range(len(U)):
+            for i in range(self.fn.m):
+                label = f"(J u{d + 1})[{self.outputs.label(i)}]" if self.fn.m > 1 else f"J u{d + 1}"
+                rows.append(self.judge(Quantity.JVP, (d, i), label, float(terms[i, d]), fwd=F[d, i],
+                                       numeric=(value[i, d], error[i, d], methods(num.method[i]))))
+        return rows
 
     def _kinks_full(self, rows: list[Row], scale: float) -> list[Row]:
         columns = sorted({r.index[1] for r in rows if kink_possible(r)})
+        columns = [j for j in columns if not self.numeric.smooth_at_x(unit_rows(self.fn.n, [j])[0])]
         if not columns:
             return rows
         left, right, error = self.numeric.one_sided(unit_rows(self.fn.n, columns))
@@ -182,7 +261,8 @@ class TorchCheck:
                 continue
             i_s = np.array([r.index[0] for r in wrong])
             j_s = np.array([r.index[1] for r in wrong])
-            shape = transposed_cause(self.inputs, ref, computed) or coupling_cause(ref, computed)
+            shape = (conjugate_cause(self.inputs, self.outputs, ref, computed)
+                     or transposed_cause(self.inputs, ref, computed) or coupling_cause(ref, computed))
             self.add_cause(shape or ratio_cause(ref[i_s, j_s], computed[i_s, j_s]))
             self.add_cause(confinement_cause(self.inputs, list(j_s), outputs=self.outputs, wrong_outputs=list(i_s)))
             if source is Source.CLAIM:
@@ -191,13 +271,20 @@ class TorchCheck:
     # first order: directional checks ---------------------------------------------------------------
     def _directional(self) -> tuple[list[Row], list[Row]]:
         U, W = self.U, self.W
-        num = self.numeric.directional(U)  # (m, d)
-        s_num, e_num = W @ num.value, np.abs(W) @ num.error
         A = self.reverse(W) if self.reverse_on else None
         F = self.forward(U)
         s_rev = None if A is None else A @ U.T
         s_fwd = None if F is None else W @ F.T
         s_claim = None if self.claim is None else (U @ self.claim)[None, :]
+
+        # the size of the products' terms as reverse mode sees them: part of the final scale below
+        seen = 0.0 if A is None else np.abs(A) @ np.abs(U).T
+
+        def agrees(q) -> np.ndarray:
+            return self.agrees(W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim), seen)
+
+        num = self.numeric.settled(U, agrees)  # (m, d)
+        s_num, e_num = W @ num.value, np.abs(W) @ num.error
         terms = np.abs(W) @ np.abs(num.value)
         if A is not None:
             terms = np.maximum(terms, np.abs(A) @ np.abs(U).T)
@@ -210,7 +297,7 @@ class TorchCheck:
                     claim=None if s_claim is None or c else s_claim[0, d],
                     numeric=(s_num[c, d], e_num[c, d], methods(num.method[:, d])),
                 ))
-        bad = sorted({r.index[1] for r in rows if kink_possible(r)})
+        bad = [d for d in sorted({r.index[1] for r in rows if kink_possible(r)}) if not self.numeric.smooth_at_x(U[d])]
         if bad:
             left, right, error = self.numeric.one_sided(U[bad])
             where = {d: k for k, d in enumerate(bad)}
@@ -219,6 +306,7 @@ class TorchCheck:
                                   float(W[r.index[0]] @ right[:, where[r.index[1]]]),
                                   float(np.abs(W[r.index[0]]) @ error[:, where[r.index[1]]]))
                     for r in rows]
+        rows = _unconfirmed(rows)
         suspects = localise(self, rows, A, num)
         return rows, suspects
 
@@ -285,7 +373,15 @@ class TorchCheck:
             reverse=None if rev is None else float(rev), forward=None if fwd is None else float(fwd),
             numeric=float(numeric[0]), numeric_error=float(numeric[1]), method=str(numeric[2]),
             claims=claims, scale=float(scale), dtype=self.fn.dtype,
+            function_scale=self._function_scale(quantity, index),
         ), self.tol)
+
+    def _function_scale(self, quantity: Quantity, index: tuple[int, ...]) -> float:
+        """The size of the values a compared quantity differentiates (w . f for a VJP row)."""
+        size = float(np.max(np.abs(self.fn.value))) if self.fn.value.size else 0.0
+        if quantity is Quantity.VJP and index[0] < len(self.W):
+            return size * float(np.sum(np.abs(self.W[index[0]])))
+        return size if quantity in (Quantity.JACOBIAN, Quantity.JVP) else 0.0
 
     def rejudge(self, row: Row, scale: float, left: float, right: float, error: float) -> Row:
         claims = row.claims
@@ -330,8 +426,10 @@ class TorchCheck:
     def _result(self, rows: list[Row], suspects: list[Row], second: list[Row], strategy: str) -> CheckResult:
         if self.numeric.note:
             self.notes.append(self.numeric.note)
-        if self.fn.dtype != "float64":
-            self.notes.append("the function computes in float32: tolerances are float32's")
+        self.notes.extend(n for n in (self.numeric.outside_note(), self.numeric.smoothness, *self.numeric.notes) if n)
+        self.notes.extend(getattr(self.fn, "notes", ()))
+        if self.fn.dtype not in ("float64", "complex128"):
+            self.notes.append(f"the function computes in {self.fn.dtype}: tolerances are {self.fn.dtype}'s")
         modes = self._modes([*rows, *suspects], second)
         verdicts = [r.verdict for r in (*rows, *suspects, *second)]
         verdict = overall(verdicts)
@@ -373,5 +471,13 @@ class _ReverseFailed(Exception):
     """The user's backward pass raised; the message is its one-line description."""
 
 
+def _unconfirmed(rows: list[Row]) -> list[Row]:
+    """Rows whose first estimate the budget left unrefined say so (their numeric has no error bound)."""
+    return [dataclasses.replace(r, note="unconfirmed: the evaluation budget stopped its refinement")
+            if r.method == UNREFINED_LABEL and r.verdict is Verdict.INCONCLUSIVE else r for r in rows]
+
+
 def _layout(slots: Sequence[Slot]) -> Layout:
-    return Layout(tuple(s.name for s in slots), tuple(s.shape for s in slots), tuple(s.offset for s in slots))
+    return Layout(tuple(s.name for s in slots), tuple(s.layout_shape for s in slots),
+                  tuple(s.offset for s in slots), namer=lambda flat: label(slots, flat),
+                  complex=tuple(getattr(s, "complex", False) and s.kept is None for s in slots))

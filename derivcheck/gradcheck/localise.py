@@ -87,6 +87,12 @@ def bisect(size: int, probe: Probe, *, split: int = SPLIT, beam: int = BEAM) -> 
         if not failing:
             complete = False
             break
+        if len(children) >= split and len(failing) == len(children) and not leaves:
+            # every block fails: the error is spread (a detached normalisation, a wrong scale),
+            # not confined to a few entries; narrowing it further would only cost evaluations
+            complete = False
+            active = failing
+            break
         candidates = sorted(leaves + failing, key=lambda item: _badness(item[2]), reverse=True)
         if len(candidates) > beam:
             complete = False

@@ -18,16 +18,63 @@ from derivcheck.verdict import FLOAT32_EPS, NUMERIC_K, Row, Verdict
 
 #: rounding of a float32-only function, in float32 ulps of its size, per sample
 FLOAT32_ROUNDING_ULPS = 4.0
+#: the fewest evaluations one direction's step ladder costs (first round, noise probe included):
+#: what a budget must have left to start one
+LADDER_COST = 25
+#: no typical magnitude below this: an input of size 1e-300 is stepped as if it were 1e-150
+TYPICAL_FLOOR = 1e-150
+#: the shrinking search settles an entry whose error is below this fraction of the entry
+SHRINK_MAX_REL = 1e-7
+#: how an entry the budget left unrefined is labelled
+UNREFINED_LABEL = "central-one-step (unrefined: budget)"
 
 
 class Numeric:
     """Finite differences of the user's function, with the complex step where it is valid."""
 
-    def __init__(self, fn) -> None:
+    def __init__(self, fn, numeric_k: float = NUMERIC_K, budget: int | None = None) -> None:
         self.fn = fn
+        self.numeric_k = numeric_k  # the user's override (Tolerances.numeric_k) holds here too
+        self.budget = budget  # the most function evaluations the refinements may bring the total to
         self.evaluations = 0
         self.complex: bool | None = None
         self.note = ""
+        self.notes: list[str] = []  # what the steps met: points outside the domain, the budget
+        self.typical = typical_magnitudes(fn)
+        self.quick_exponent = (finite_diff.QUICK_EXPONENT if getattr(fn, "reference_dtype", "float64") == "float64"
+                               else finite_diff.QUICK_EXPONENT_FLOAT32)
+        self.refined = 0  # directions the step ladder refined
+        self.unrefined = 0  # directions the budget left with their first estimate only
+        self.smoothness = ""  # set when small steps overruled the ladder's large ones
+        self._smooth: set[bytes] = set()  # directions along which small steps found f smooth at x
+        self._outside = 0  # stencil points where the function raised or changed its output's shape
+        self._outside_why = ""
+
+    def evaluate(self, points: np.ndarray) -> np.ndarray:
+        """The user's function at a batch of points; a point where it raises or returns another
+        number of outputs is outside its domain (nan), like a point where it is not finite."""
+        try:
+            out = self.fn.evaluate(points)
+            if out.shape == (len(points), self.fn.m):
+                return out
+        except Exception:  # noqa: BLE001 - one bad point spoils a batched call: find it below
+            pass
+        rows = []
+        nan = np.nan + 0j if np.iscomplexobj(points) else np.nan
+        for point in points:
+            try:
+                row = self.fn.evaluate(point[None])
+                if row.shape != (1, self.fn.m):
+                    raise _ShapeChanged(f"the output has {row.shape[1]} entries instead of {self.fn.m}")
+            except Exception as exc:  # noqa: BLE001 - the user's function may raise anything there
+                if np.iscomplexobj(points):  # complex arithmetic refused: the complex step falls back
+                    row = np.full((1, self.fn.m), nan)
+                else:
+                    self._outside += 1
+                    self._outside_why = self._outside_why or _one_line(exc)
+                    row = np.full((1, self.fn.m), nan)
+            rows.append(row)
+        return np.concatenate(rows) if rows else np.zeros((0, self.fn.m))
 
     def _decide(self, probe: np.ndarray) -> bool:
         """Use the complex step when one complex evaluation shows it is valid (see ``complex_safe``)."""
@@ -41,10 +88,10 @@ class Numeric:
         comparison fails on a complex-step value); on disagreement, real differences from now on."""
         if not self.complex:
             return False
-        cs = finite_diff.directional(self.fn.evaluate, self.fn.x, direction[None], complex_step=True)
-        real = finite_diff.directional(self.fn.evaluate, self.fn.x, direction[None])
+        cs = finite_diff.directional(self.evaluate, self.fn.x, direction[None], complex_step=True)
+        real = finite_diff.directional(self.evaluate, self.fn.x, direction[None])
         self.evaluations += cs.evaluations + real.evaluations
-        if np.all(np.abs(cs.value - real.value) <= NUMERIC_K * (real.error + cs.error)):
+        if np.all(np.abs(cs.value - real.value) <= self.numeric_k * (real.error + cs.error)):
             return False
         self.complex = False
         self.note = ("the complex step disagrees with real differences (the function is not analytic in "
@@ -55,7 +102,8 @@ class Numeric:
         """``(m, d)`` derivatives of ``f`` (the user's function by default) along the rows of ``vectors``."""
         if f is None:
             complex_step = self._decide(vectors[0])
-            result = finite_diff.directional(self.fn.evaluate, self.fn.x, vectors, complex_step=complex_step)
+            result = finite_diff.directional(self.evaluate, self.fn.x, vectors, complex_step=complex_step,
+                                             typical=self.typical, check_steps=(self.quick_exponent,))
         else:
             result = finite_diff.directional(f, self.fn.x, vectors)
         self.evaluations += result.evaluations
@@ -76,19 +124,178 @@ class Numeric:
         first = np.zeros(self.fn.n)
         first[0] = 1.0
         if f is None:
-            result = finite_diff.jacobian(self.fn.evaluate, self.fn.x, complex_step=self._decide(first))
+            result = finite_diff.jacobian(self.evaluate, self.fn.x, complex_step=self._decide(first),
+                                          typical=self.typical)
         else:
             result = finite_diff.jacobian(f, self.fn.x)
         self.evaluations += result.evaluations
         return self._floor(result)
 
+    def smooth_at_x(self, vector: np.ndarray) -> bool:
+        """Whether the shrinking search found f smooth at x along ``vector`` (its one-sided quotients
+        agree at small steps, for every output): no kink at x there, nothing for ``one_sided`` to find."""
+        return np.asarray(vector, dtype=np.float64).tobytes() in self._smooth
+
     def one_sided(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        left, right, error = finite_diff.one_sided(self.fn.evaluate, self.fn.x, vectors)
+        if self.budget is not None and self.evaluations + LADDER_COST * len(vectors) > self.budget:
+            self.notes.append(f"the budget of {self.budget} evaluations left no room to look for kinks "
+                              f"(one-sided differences) along {len(vectors)} direction(s)")
+            nan = np.full((self.fn.m, len(vectors)), np.nan)
+            return nan, nan, np.full_like(nan, np.inf)
+        counter = _Counted(self.evaluate)
+        left, right, error = finite_diff.one_sided(counter, self.fn.x, vectors, typical=self.typical)
+        self.evaluations += counter.rows
         return left, right, error
+
+    def settled(self, vectors: np.ndarray, agrees: Callable[[finite_diff.NumericDerivative], np.ndarray],
+                ladder: bool = True) -> finite_diff.NumericDerivative:
+        """``(m, d)`` derivatives along the rows of ``vectors``: one central difference each, and
+        the step ladder only for the directions where ``agrees`` (a ``(d,)`` mask of the
+        directions whose first estimate the derivatives under test match) says no.
+
+        The ladder decides every mismatch; the first estimate only ever confirms agreement, which
+        a wrong derivative reaches only by matching the difference's truncation error by chance.
+        """
+        quick = self._floor(finite_diff.central_once(self.evaluate, self.fn.x, vectors, typical=self.typical,
+                                                     exponent=self.quick_exponent))
+        self.evaluations += quick.evaluations
+        return self.refine(quick, vectors, agrees(quick), agrees, ladder)
+
+    def refine(self, num: finite_diff.NumericDerivative, vectors: np.ndarray, settled: np.ndarray,
+               agrees: Callable[[finite_diff.NumericDerivative], np.ndarray] | None = None, ladder: bool = True
+               ) -> finite_diff.NumericDerivative:
+        """``num`` refined for each direction that is not ``settled`` and still holds a first
+        estimate only (as far as the budget allows): first by the shrinking search (a few small
+        steps, cheap), then, where ``agrees`` still says no, by the step ladder (unless ``ladder``
+        is false: then the shrinking search's estimate and error stand)."""
+        first = np.all((num.method == finite_diff.QUICK_LABEL) | (num.method == "none"), axis=0)
+        redo = np.flatnonzero(~np.asarray(settled, dtype=bool) & first)
+        if redo.size == 0:
+            return num
+        afford = redo.size
+        if self.budget is not None:
+            afford = max(0, min(redo.size, (self.budget - self.evaluations) // LADDER_COST))
+            if afford < redo.size:
+                self.unrefined += redo.size - afford
+                self.notes.append(
+                    f"the budget of {self.budget} evaluations stopped the refinement of {redo.size - afford} of "
+                    f"{len(vectors)} {'entries' if _axes(vectors) else 'directions'}: their first estimate is "
+                    f"unconfirmed (raise budget= to refine them)")
+        value, error = num.value.copy(), num.error.copy()
+        method = num.method.copy()
+        step = np.full(value.shape, np.nan) if num.step is None else np.array(num.step, dtype=np.float64)
+        skipped = redo[afford:]
+        error[:, skipped] = np.inf  # no error estimate: no verdict rests on them
+        method[:, skipped] = UNREFINED_LABEL
+        done = redo[:afford]
+        if done.size:
+            self.refined += done.size
+            local = self._floor(finite_diff.shrinking(self.evaluate, self.fn.x, vectors[done], typical=self.typical,
+                                                      exponent=self.quick_exponent))
+            self.evaluations += local.evaluations
+            value[:, done], error[:, done], method[:, done] = local.value, local.error, local.method
+            step[:, done] = local.step
+            for k in np.flatnonzero(np.all(np.isfinite(local.error), axis=0)):
+                self._smooth.add(vectors[done[k]].tobytes())
+            pending = np.ones(done.size, dtype=bool)
+            if agrees is not None:
+                pending = ~np.asarray(agrees(finite_diff.NumericDerivative(value, error, method, 0, step)))[done]
+                # small steps round more: they settle an entry only as tightly as the first step
+                # would have, or far below a bug worth finding in the entry itself
+                with np.errstate(invalid="ignore"):
+                    tight = np.all(local.error <= np.fmax(num.error[:, done], SHRINK_MAX_REL * np.abs(local.value)),
+                                   axis=0)
+                pending |= ~tight
+            if not ladder:  # the shrinking search decides (bisection's probes: a verdict was reached above)
+                pending &= ~np.all(np.isfinite(local.error), axis=0)
+            ladder_at = done[pending]
+            if ladder_at.size:
+                full = self._local(self.directional(vectors[ladder_at]), _columns(local, pending))
+                value[:, ladder_at], error[:, ladder_at], method[:, ladder_at] = full.value, full.error, full.method
+                step[:, ladder_at] = np.nan if full.step is None else full.step
+        return finite_diff.NumericDerivative(value, error, method, self.evaluations, step)
+
+    def _local(self, ladder: finite_diff.NumericDerivative, local: finite_diff.NumericDerivative
+               ) -> finite_diff.NumericDerivative:
+        """The ladder's estimates, replaced by the shrinking search's where the two disagree: the
+        ladder's large steps then met a jump or a kink that the small steps stay clear of (their
+        one-sided quotients agree), and the function's slope at x is the small steps' one."""
+        with np.errstate(invalid="ignore"):
+            settled = np.isfinite(local.error)
+            apart = np.abs(ladder.value - local.value) > self.numeric_k * (ladder.error + local.error)
+            use = settled & (apart | ~np.isfinite(ladder.value))
+            # no pair of small steps agrees (a jump or kink at x): the ladder's value is only as good
+            # as its distance from the smallest step's quotient (1/t beside a jump)
+            rough = ~settled & np.isfinite(local.value) & np.isfinite(ladder.value)
+            bumpy = np.zeros_like(ladder.error) if local.roughness is None else local.roughness
+            widened = np.where(rough, np.fmax(ladder.error, np.fmax(np.abs(ladder.value - local.value), bumpy)),
+                               ladder.error)
+            # a ladder estimate cannot be surer than its distance from the small steps' estimate (a
+            # complex step reading exactly 0 beside a minimum that rounding moved: 1e-301 claimed)
+            widened = np.where(settled, np.fmax(widened, np.abs(ladder.value - local.value)), widened)
+        ladder = dataclasses.replace(ladder, error=widened)
+        if not use.any():
+            return ladder
+        self.smoothness = ("the function is not smooth on the scale of the larger steps (a jump or a kink within "
+                           "them): smaller steps, clear of it on both sides, decided")
+        step = np.full(ladder.value.shape, np.nan) if ladder.step is None else ladder.step
+        return finite_diff.NumericDerivative(
+            np.where(use, local.value, ladder.value), np.where(use, local.error, ladder.error),
+            np.where(use, local.method, ladder.method), ladder.evaluations, np.where(use, local.step, step))
+
+    def outside_note(self) -> str:
+        """What the steps met outside the function's domain, or ``""``."""
+        if not self._outside:
+            return ""
+        return (f"func raised or changed its output's shape at {self._outside} finite-difference point(s) near x "
+                f"({self._outside_why}): treated as outside its domain; smaller or one-sided steps used there")
 
     @property
     def method(self) -> str:
         return "complex step" if self.complex else "central differences with Richardson extrapolation"
+
+
+def _columns(num: finite_diff.NumericDerivative, keep: np.ndarray) -> finite_diff.NumericDerivative:
+    return finite_diff.NumericDerivative(num.value[:, keep], num.error[:, keep], num.method[:, keep], 0,
+                                         None if num.step is None else num.step[:, keep],
+                                         None if num.roughness is None else num.roughness[:, keep])
+
+
+class _ShapeChanged(Exception):
+    """The function returned another number of outputs at a point (torch.stack of a varying list)."""
+
+
+class _Counted:
+    """A batched function that counts the rows it is called with."""
+
+    def __init__(self, f: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.f, self.rows = f, 0
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        self.rows += len(points)
+        return self.f(points)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+
+
+def _axes(vectors: np.ndarray) -> bool:
+    return bool(np.all(np.count_nonzero(vectors, axis=1) == 1))
+
+
+def typical_magnitudes(fn) -> np.ndarray:
+    """Each input entry's typical magnitude: the root mean square of its tensor (1 for a tensor of
+    zeros), so that an entry equal to 0 is stepped on the scale of its neighbours."""
+    typical = np.ones(fn.n)
+    for slot in fn.slots:
+        part = np.abs(fn.x[slot.offset:slot.offset + slot.size])
+        part = part[np.isfinite(part)]
+        rms = float(np.sqrt(np.mean(part ** 2))) if part.size else 0.0
+        if rms > 0 and np.isfinite(rms):
+            typical[slot.offset:slot.offset + slot.size] = max(rms, TYPICAL_FLOOR)
+    return typical
 
 
 def kink_possible(row: Row) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ from derivcheck.verdict import Row, Source, Tolerances, Verdict, overall
 
 #: wrong entries named in the message (the full table is on the result)
 MESSAGE_ENTRIES = 3
+#: the method of rows whose reference is the same code lifted to float64 (see ``precision``)
+LIFTED = "float64 autograd"
 
 
 class Mode(enum.Enum):
@@ -40,6 +43,7 @@ class Options:
     tolerances: Tolerances | None = None
     device: str | None = None
     strategy: str = "auto"  # "auto", "full" or "directional"
+    budget: int | None = None  # the most function evaluations the numeric reference may spend
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,11 @@ def summary_line(result: CheckResult) -> str:
     )
     shape = f"{result.n_inputs} input entries x {result.n_outputs} output{'s' if result.n_outputs != 1 else ''}"
     how = result.strategy + (f" ({result.directions} directions)" if result.strategy == "directional" else "")
-    return (f"check_grad({result.target}): {result.verdict.value}; {modes}; {shape}, {how}, "
-            f"reference {result.reference}, {result.dtype}, {result.evaluations} evaluations, {result.seconds:.3g} s")
+    checked = f"{modes}; " if modes else ""
+    reference = f"reference {result.reference}, " if result.reference != "none" else ""
+    how = f"{how}, " if result.strategy != "none" else ""
+    return (f"check_grad({result.target}): {result.verdict.value}; {checked}{shape}, {how}"
+            f"{reference}computed in {result.dtype}, {result.evaluations} evaluations, {result.seconds:.3g} s")
 
 
 def failure_message(result: CheckResult) -> str:
@@ -173,6 +180,10 @@ def _headline(result: CheckResult) -> str:
     return f"{result.target}: no verdict could be reached"
 
 
+def _plain(value: float) -> str:
+    return "nan" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
+
+
 def describe_row(row: Row) -> str:
     """``label: reference R (method); reverse C; error E > tolerance T`` for one row."""
     parts = [f"{row.label}:"]
@@ -180,6 +191,8 @@ def describe_row(row: Row) -> str:
         parts.append(f"exact {fmt_number(row.exact, 10)}")
         if row.numeric is not None:
             parts.append(f"numeric {fmt_number(row.numeric, 10)}")
+    elif row.numeric is not None and (row.method or "").startswith(LIFTED):
+        parts.append(f"float64 {fmt_number(row.numeric, 10)} ({row.method})")
     elif row.numeric is not None:
         parts.append(f"numeric {fmt_number(row.numeric, 10)} (+-{fmt_number(row.numeric_error, 2)}, {row.method})")
     if row.left is not None and row.right is not None and row.verdict is Verdict.NOT_DIFFERENTIABLE:
@@ -190,7 +203,11 @@ def describe_row(row: Row) -> str:
                          + (" (wrong)" if source in row.wrong else ""))
     for claim in row.claims:
         parts.append(f"{claim.key} {fmt_number(claim.value, 10)}" + (" (wrong)" if Source.CLAIM in row.wrong else ""))
-    if row.verdict is Verdict.MISMATCH:
+    broken = sorted({_plain(v) for s, v in ((Source.REVERSE, row.reverse), (Source.FORWARD, row.forward))
+                     if s in row.wrong and v is not None and not math.isfinite(v)})
+    if row.verdict is Verdict.MISMATCH and broken:
+        parts.append(f"the gradient is {' and '.join(broken)} where the reference is finite")
+    elif row.verdict is Verdict.MISMATCH:
         parts.append(f"error {fmt_number(row.error, 3)} > tolerance {fmt_number(row.tolerance, 3)}")
     elif row.note:
         parts.append(row.note)

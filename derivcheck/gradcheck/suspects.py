@@ -37,6 +37,8 @@ class TorchCheck(Protocol):
 
     def reverse(self, cotangents: np.ndarray) -> np.ndarray: ...
 
+    def agrees(self, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None]) -> np.ndarray: ...
+
     def forward(self, tangents: np.ndarray) -> np.ndarray | None: ...
 
     def judge(self, quantity: Quantity, index: tuple[int, ...], label: str, scale: float, *,
@@ -86,14 +88,18 @@ def block_probe(check: TorchCheck, source: Source, c: int, d: int,
 
     def probe(masks: np.ndarray) -> list[Row]:
         directions = u[None, :] * masks
-        num = check.numeric.directional(directions)
-        reference, error = w @ num.value, np.abs(w) @ num.error
         if source is Source.REVERSE:
             computed = directions @ A[c]
         elif source is Source.CLAIM:
             computed = directions @ check.claim
         else:
             computed = check.forward(directions) @ w
+        # one central difference per block first, the shrinking search for the blocks it does not
+        # clear: a level of a million-entry search costs a few evaluations per block, not a ladder
+        # (the suspects found are judged again in full)
+        num = check.numeric.settled(directions, lambda q: check.agrees((w @ q.value)[None], (np.abs(w) @ q.error)[None],
+                                                                        (computed[None],)), ladder=False)
+        reference, error = w @ num.value, np.abs(w) @ num.error
         terms = np.maximum(np.abs(directions) @ np.abs(A[c]) if A is not None else 0.0, np.abs(w) @ np.abs(num.value))
         rows = []
         for k in range(len(masks)):
@@ -194,7 +200,8 @@ def transposed_directional(check: TorchCheck, computed: np.ndarray, entries: Seq
     gradient pass the directional check restricted to that input?"""
     w = check.W[0]
     for slot in check.fn.slots:
-        p = slot.shape[0] if len(slot.shape) == 2 and slot.shape[0] == slot.shape[1] > 1 else 0
+        shape = slot.layout_shape  # a complex or masked matrix is no square block of the vector
+        p = shape[0] if len(shape) == 2 and shape[0] == shape[1] > 1 else 0
         if not p or not any(slot.offset <= e < slot.offset + slot.size for e in entries):
             continue
         u = np.zeros(check.fn.n)

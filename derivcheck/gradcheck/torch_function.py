@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 
 from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS
+from derivcheck.gradcheck.flat_view import InputView, Slot, find_slot, flatten_outputs, label, out_slots, output_parts
 from derivcheck.gradcheck.torch_modes import Float64, HoldOne, Holomorphic
+
+__all__ = ["ModeUnsupported", "Slot", "TorchFunction", "find_slot", "flatten_outputs", "label"]
 
 Tensor = torch.Tensor
 
@@ -35,32 +36,14 @@ class ModeUnsupported(Exception):
     """Torch cannot compute this kind of derivative of the function; the message says why."""
 
 
-@dataclass(frozen=True)
-class Slot:
-    """One tensor inside the flat vector: where it sits and how to name its entries."""
-
-    name: str
-    shape: tuple[int, ...]
-    offset: int
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    def label(self, flat: int) -> str:
-        """``name[i, j]`` for the entry at flat position ``flat`` of the whole vector."""
-        if not self.shape:
-            return self.name
-        index = np.unravel_index(flat - self.offset, self.shape)
-        return f"{self.name}[{', '.join(str(int(i)) for i in index)}]"
-
-
 class TorchFunction:
     """``func(*inputs)`` as a function of the flattened inputs that require grad.
 
     Construction evaluates the function once (in float64 when it runs in float64) and raises
     ``ValueError`` for inputs or outputs that cannot be checked.
     """
+
+    precision: str | None = None  # the lowest precision the function computes in, when lower than dtype's guess
 
     def __init__(self, func: Callable, inputs: object, *, device: str | torch.device | None = None,
                  names: Sequence[str] | None = None) -> None:
@@ -74,52 +57,56 @@ class TorchFunction:
                 "convention), e.g. x = torch.randn(3, dtype=torch.float64, requires_grad=True)"
             )
         for i in checked:
-            if not args[i].is_floating_point():
-                raise ValueError(f"input {i} requires grad but has dtype {args[i].dtype}; only real "
-                                 f"floating-point inputs can be checked")
-            if not bool(torch.isfinite(args[i].detach()).all()):
-                raise ValueError(f"input {i} has entries that are not finite: {args[i]!r}")
+            _refuse(i, args[i])
         if names is not None and len(names) != len(args):
             raise ValueError(f"names must give one name per input ({len(args)}), got {list(names)!r}")
         self.func = func
         self.device = torch.device(device) if device is not None else args[checked[0]].device
         self.positions = tuple(checked)
-        offsets = np.cumsum([0] + [args[i].numel() for i in checked])
         fallback = ["x"] if len(args) == 1 else [f"inputs[{i}]" for i in range(len(args))]
         default = _parameter_names(func, len(args)) or fallback
-        self.slots = tuple(
-            Slot((names or default)[i], tuple(args[i].shape), int(offsets[k])) for k, i in enumerate(checked)
-        )
-        self.n = int(offsets[-1])
-        self.x = np.concatenate([args[i].detach().cpu().double().reshape(-1).numpy() for i in checked])
         self.run_dtype, self.args, value, raw = self._choose_precision(args)
-        self.out_dtype = flatten_outputs(raw).dtype
+        self.view = InputView([self.args[i] for i in checked], [(names or default)[i] for i in checked])
+        self.slots = self.view.slots
+        self.n = self.view.n
+        self.x = self.view.x
+        self.notes = [f"held fixed, not checked (not finite): {held}" for held in self.view.held]
+        self.complex = any(s.complex for s in self.slots)
+        parts = output_parts(raw)
+        self.out_dtype = parts[0].dtype
         self.value = value
-        self.out_slots = _out_slots(raw)
+        self.out_slots = out_slots(raw)
+        self.complex = self.complex or any(s.complex for s in self.out_slots)
         self.m = int(value.shape[0])
-        if self.m == 0:
-            raise ValueError("func returned no floating-point output to differentiate")
+        self._keep: list[int] | None = None  # the outputs compared, when some carry no gradient
         self._vmap: bool | None = None
-        self._graph: tuple[list[Tensor], Tensor] | None = None
+        self._graph: tuple[list[Tensor], list[Tensor]] | None = None
         self._vmap_jvp: bool | None = None
         self.constant_gradient = False  # double backward found no graph (a detach in the backward?)
         self.upcast = False  # finite differences through _Float64 (the function forces float32)
         self._upcast_dtype: torch.dtype | None = None
+        self._drop_outputs_without_gradient()
         self.reference_dtype = "float64" if self.run_dtype == self.out_dtype == torch.float64 else self._try_upcast()
 
     # evaluation ----------------------------------------------------------------------------
     @property
     def dtype(self) -> str:
-        """``"float64"`` when the function computes in float64, else ``"float32"`` (the tolerance key)."""
-        return "float64" if self.run_dtype == self.out_dtype == torch.float64 else "float32"
+        """The tolerance key: ``"float64"`` when the function computes in float64, else ``"float32"``
+        (``"complex128"`` and ``"complex64"`` when an input or output is complex)."""
+        if self.precision is not None:  # seen by gradcheck.precision: float16, bfloat16, autocast
+            return self.precision
+        wide = self.run_dtype == self.out_dtype == torch.float64
+        if self.complex:
+            return "complex128" if wide else "complex64"
+        return "float64" if wide else "float32"
 
     def _choose_precision(self, args: tuple) -> tuple[torch.dtype, tuple, np.ndarray, object]:
-        user = args[self.positions[0]].dtype
+        first = args[self.positions[0]]
+        user = first.real.dtype if first.is_complex() else first.dtype
         tries = [torch.float64] + ([user] if user != torch.float64 else [])
         failure: Exception | None = None
         for dtype in tries:
-            copies = tuple(_copy(a, self.device, dtype if isinstance(a, Tensor) and a.is_floating_point() else None)
-                           for a in args)
+            copies = tuple(_copy(a, self.device, _like(a, dtype)) for a in args)
             try:
                 with torch.no_grad():
                     raw = self.func(*copies)
@@ -133,6 +120,10 @@ class TorchFunction:
                 continue  # it computes in lower precision anyway: check it as the user runs it
             return dtype, copies, flat.detach().cpu().double().numpy(), raw
         assert failure is not None
+        if any(isinstance(a, Tensor) and a._base is not None for a in args) and _runs_as_given(self.func, args):
+            raise ValueError(f"func runs on the inputs as given but not on copies of them ({one_line(failure)}): it "
+                             f"reads memory outside its tensors (as_strided on a view?); check_grad evaluates "
+                             f"copies, so pass the whole tensor the view is taken from")
         raise failure
 
     def _try_upcast(self) -> str:
@@ -155,12 +146,44 @@ class TorchFunction:
             out[position] = tensor
         return tuple(out)
 
-    def _split(self, flat: Tensor) -> list[Tensor]:
-        return [flat[..., s.offset:s.offset + s.size].reshape(*flat.shape[:-1], *s.shape) for s in self.slots]
+    def _split(self, flat: Tensor, *, tangent: bool = False) -> list[Tensor]:
+        return self.view.split(flat, tangent=tangent)
 
-    def call(self, tensors: Sequence[Tensor], args: tuple | None = None) -> Tensor:
+    def call(self, tensors: Sequence[Tensor], args: tuple | None = None, *, complex_step: bool = False) -> Tensor:
         """The flattened outputs for the checked inputs ``tensors`` (graph kept if they need grad)."""
-        return flatten_outputs(self.func(*self._substitute(tensors, args)))
+        raw = self.func(*self._substitute(tensors, args))
+        if self._keep is not None:
+            raw = [r for r in raw if isinstance(r, Tensor) and (r.is_floating_point() or r.is_complex())]
+            raw = [raw[k] for k in self._keep]
+        return flatten_outputs(raw, complex_step=complex_step)
+
+    def call_parts(self, tensors: Sequence[Tensor]) -> list[Tensor]:
+        """Each floating-point output, flattened to real entries, for the checked inputs ``tensors``."""
+        parts = output_parts(self.func(*self._substitute(tensors)))
+        return parts if self._keep is None else [parts[k] for k in self._keep]
+
+    def _drop_outputs_without_gradient(self) -> None:
+        """Outputs that carry no gradient while others do (torch marks some outputs of an op
+        non-differentiable: the mean and rstd of native_layer_norm) are named, not compared."""
+        try:
+            leaves, parts = self.graph()
+        except Exception:  # noqa: BLE001 - the forward with grad fails: the checks will say so
+            return
+        live = [k for k, p in enumerate(parts) if p.requires_grad]
+        if not live or len(live) == len(parts):
+            return
+        names = ", ".join(self.out_slots[k].name for k in range(len(parts)) if k not in live)
+        self.notes.append(f"not checked: {names} carry no gradient (requires_grad=False) while the other outputs "
+                          f"do; torch marks such outputs non-differentiable (a detach() if they should have one?)")
+        slots, offset, pieces = [], 0, []
+        for k in live:
+            s = self.out_slots[k]
+            pieces.append(self.value[s.offset:s.offset + s.size])
+            slots.append(Slot(s.name, s.shape, offset, s.complex))
+            offset += s.size
+        self.out_slots, self.value, self.m = tuple(slots), np.concatenate(pieces), offset
+        self._keep = live
+        self._graph = (leaves, [parts[k] for k in live])
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """A batch ``(k, n)`` of float64 (or complex128) points to ``(k, m)`` values, without grad.
@@ -170,6 +193,8 @@ class TorchFunction:
         """
         points = np.asarray(points)
         complex_input = np.iscomplexobj(points)
+        if complex_input and self.complex:
+            return np.full((points.shape[0], self.m), np.nan + 0j)
         dtype = torch.complex128 if complex_input else self.run_dtype
         args = self.args
         if complex_input:
@@ -196,13 +221,14 @@ class TorchFunction:
         return out.double().numpy()
 
     def _batch(self, batch: Tensor, args: tuple) -> Tensor:
+        cs = batch.is_complex()  # the complex step: outputs stay complex, it reads their imaginary parts
         if self._vmap is not False and batch.shape[0] > 1:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    out = torch.vmap(lambda flat: self.call(self._split(flat), args))(batch)
+                    out = torch.vmap(lambda flat: self.call(self._split(flat), args, complex_step=cs))(batch)
                 if self._vmap is None:
-                    direct = self.call(self._split(batch[0]), args)
+                    direct = self.call(self._split(batch[0]), args, complex_step=cs)
                     scale = float(direct.abs().max()) if direct.numel() else 0.0
                     gap = float((out[0] - direct).abs().max()) if out.shape[1:] == direct.shape else np.inf
                     same = gap <= VMAP_AGREEMENT * max(scale, 1e-300)
@@ -212,11 +238,13 @@ class TorchFunction:
                 return out
             except Exception:  # noqa: BLE001 - vmap unsupported (custom Function, .item(), ...)
                 self._vmap = False
-        return torch.stack([self.call(self._split(row), args) for row in batch])
+        return torch.stack([self.call(self._split(row), args, complex_step=cs) for row in batch])
 
     def complex_safe(self, direction: np.ndarray, step: float = 1e-20) -> bool:
         """Whether the complex step is valid: one complex evaluation runs, returns complex values,
         and meets no operation that is not holomorphic (abs, real, conj, a cast to real, ...)."""
+        if self.complex:
+            return False  # complex entries already: the complex step has no room
         watch = Holomorphic()
         point = self.x + 1j * step * direction
         args = tuple(_copy(a, self.device, torch.complex128) if isinstance(a, Tensor) and a.is_floating_point()
@@ -224,7 +252,7 @@ class TorchFunction:
         try:
             with torch.no_grad(), watch:
                 flat = torch.from_numpy(np.ascontiguousarray(point)).to(self.device, torch.complex128)
-                out = self.call(self._split(flat), args)
+                out = self.call(self._split(flat), args, complex_step=True)
         except Exception:  # noqa: BLE001
             return False
         return out.is_complex() and not watch.broken and bool(torch.isfinite(out).all())
@@ -246,41 +274,65 @@ class TorchFunction:
         flat = torch.from_numpy(self.x).to(self.device, self.run_dtype)
         return [t.clone().requires_grad_(True) for t in self._split(flat)]
 
-    def graph(self) -> tuple[list[Tensor], Tensor]:
-        """Leaves and flattened outputs of one forward pass, recorded for repeated backward passes."""
+    def graph(self) -> tuple[list[Tensor], list[Tensor]]:
+        """Leaves and flattened outputs (one per output) of one forward pass, kept for many backward passes."""
         if self._graph is None:
             leaves = self._leaves()
-            self._graph = (leaves, self.call(leaves))
+            self._graph = (leaves, self.call_parts(leaves))
         return self._graph
 
     def vjp(self, cotangents: np.ndarray) -> np.ndarray:
-        """Reverse mode: rows ``w`` of ``cotangents`` ``(c, m)`` to ``w^T J`` ``(c, n)``."""
-        leaves, out = self.graph()
-        if not out.requires_grad:
-            return np.zeros((len(cotangents), self.n))
-        w = torch.from_numpy(np.ascontiguousarray(cotangents)).to(self.device, out.dtype)
-        if len(w) > 1:
+        """Reverse mode: rows ``w`` of ``cotangents`` ``(c, m)`` to ``w^T J`` ``(c, n)``.
+
+        Only the outputs a row touches get a gradient; the others get none (undefined), as when a
+        user's loss uses one output of several: a backward that mishandles an undefined gradient
+        (drops the defined ones with it) is caught by the rows that touch one output each.
+        """
+        leaves, parts = self.graph()
+        cotangents = np.ascontiguousarray(np.atleast_2d(cotangents))
+        result = np.zeros((len(cotangents), self.n))
+        touched = [tuple(k for k, s in enumerate(self.out_slots) if np.any(row[s.offset:s.offset + s.size] != 0))
+                   for row in cotangents]
+        for key in dict.fromkeys(touched):
+            live = [k for k in key if parts[k].requires_grad]
+            if not live:
+                continue
+            rows = [r for r, t in enumerate(touched) if t == key]
+            outs = [parts[k] for k in live]
+            ws = [torch.from_numpy(np.ascontiguousarray(cotangents[rows][:, s.offset:s.offset + s.size]))
+                  .to(self.device, parts[k].dtype) for k, s in ((k, self.out_slots[k]) for k in live)]
+            result[rows] = self._vjp_rows(outs, leaves, ws)
+        return result
+
+    def _vjp_rows(self, outs: list[Tensor], leaves: list[Tensor], ws: list[Tensor]) -> np.ndarray:
+        count = len(ws[0])
+        if count > 1:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    grads = torch.autograd.grad(out, leaves, w, retain_graph=True, allow_unused=True,
+                    grads = torch.autograd.grad(outs, leaves, ws, retain_graph=True, allow_unused=True,
                                                 materialize_grads=True, is_grads_batched=True)
-                return self._join(grads, len(w))
+                # an input the outputs do not reach gets one unbatched zero: the same for every row
+                grads = [g.expand(count, *g.shape) if g.shape == leaf.shape else g for g, leaf in zip(grads, leaves)]
+                return self._join(grads, count)
             except Exception:  # noqa: BLE001 - the backward does not batch; one pass per row
                 pass
         rows = []
-        for row in w:
-            grads = torch.autograd.grad(out, leaves, row, retain_graph=True, allow_unused=True, materialize_grads=True)
+        for r in range(count):
+            # w . out as one scalar: torch's check of explicit output gradients imports SymPy (a
+            # second on a first call); multiplying by w and summing back-propagates exactly w
+            total = sum((o * w[r]).sum() for o, w in zip(outs, ws))
+            grads = torch.autograd.grad(total, leaves, retain_graph=True, allow_unused=True, materialize_grads=True)
             rows.append(self._join(grads, 1)[0])
         return np.stack(rows)
 
     def _join(self, grads: Sequence[Tensor], count: int) -> np.ndarray:
-        return torch.cat([g.reshape(count, -1) for g in grads], dim=1).detach().cpu().double().numpy()
+        return self.view.join(grads, count).detach().cpu().double().numpy()
 
     @property
     def differentiable(self) -> bool:
         """Whether the outputs carry an autograd graph back to the checked inputs."""
-        return bool(self.graph()[1].requires_grad)
+        return any(p.requires_grad for p in self.graph()[1])
 
     # forward mode ----------------------------------------------------------------------------
     def jvp(self, tangents: np.ndarray) -> np.ndarray:
@@ -309,8 +361,14 @@ class TorchFunction:
             for v in tangents:
                 tangent = torch.from_numpy(np.ascontiguousarray(v)).to(self.device, self.run_dtype)
                 with fwAD.dual_level():
-                    duals = [fwAD.make_dual(p, t) for p, t in zip(self._split(primal), self._split(tangent))]
-                    out = self.call(duals)
+                    duals = [fwAD.make_dual(p, t) for p, t in
+                             zip(self._split(primal), self._split(tangent, tangent=True))]
+                    # the fixed tensors as duals with zero tangent: an operation mixing dual and
+                    # plain operands runs through a Python decomposition (3x the whole pass)
+                    fixed = tuple(fwAD.make_dual(a, torch.zeros_like(a))
+                                  if isinstance(a, Tensor) and a.is_floating_point() and a.layout == torch.strided
+                                  else a for a in self.args)
+                    out = self.call(duals, fixed)
                     t_out = fwAD.unpack_dual(out).tangent
                 rows.append(np.zeros(self.m) if t_out is None else t_out.detach().cpu().double().numpy())
         except Exception as exc:  # noqa: BLE001
@@ -325,7 +383,7 @@ class TorchFunction:
         w = torch.from_numpy(np.ascontiguousarray(cotangent)).to(self.device, out.dtype)
         try:
             grads = torch.autograd.grad(out, leaves, w, create_graph=True, allow_unused=True, materialize_grads=True)
-            g = torch.cat([t.reshape(-1) for t in grads])
+            g = self.view.join(grads, 1)[0]
             self.constant_gradient = not g.requires_grad
             if self.constant_gradient:  # torch sees the gradient as a constant: its derivative is zero
                 return np.zeros((len(np.atleast_2d(vectors)), self.n))
@@ -389,31 +447,37 @@ class TorchFunction:
         return variants
 
 
-def flatten_outputs(raw: object) -> Tensor:
-    """A tensor, or a tuple/list of tensors, as one flat tensor of its floating-point entries."""
-    if isinstance(raw, Tensor):
-        parts = [raw]
-    elif isinstance(raw, (tuple, list)):
-        parts = [r for r in raw if isinstance(r, Tensor) and (r.is_floating_point() or r.is_complex())]
-    else:
-        raise ValueError(f"func must return a tensor or a tuple of tensors, got {type(raw).__name__}: {raw!r}")
-    if not parts:
-        raise ValueError("func returned no floating-point tensor to differentiate")
-    for part in parts:
-        if not (part.is_floating_point() or part.is_complex()):
-            raise ValueError(f"func must return floating-point tensors, got dtype {part.dtype}")
-    return torch.cat([p.reshape(-1) for p in parts]) if len(parts) > 1 else parts[0].reshape(-1)
+def _runs_as_given(func: Callable, args: tuple) -> bool:
+    """Whether func runs on the user's own tensors (read only, without grad)."""
+    try:
+        with torch.no_grad():
+            func(*args)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
-def _out_slots(raw: object) -> tuple[Slot, ...]:
-    if isinstance(raw, Tensor):
-        return (Slot("out", tuple(raw.shape), 0),)
-    slots, offset = [], 0
-    for k, r in enumerate(raw):  # type: ignore[union-attr]
-        if isinstance(r, Tensor) and (r.is_floating_point() or r.is_complex()):
-            slots.append(Slot(f"out[{k}]", tuple(r.shape), offset))
-            offset += r.numel()
-    return tuple(slots)
+def _refuse(position: int, t: Tensor) -> None:
+    """One clear line for a checked input that cannot be checked."""
+    if t.is_meta or t.device.type == "meta":
+        raise ValueError(f"input {position} is a meta tensor (shape {tuple(t.shape)}, no values): derivatives "
+                         f"are checked at a point; pass a tensor with values")
+    if t.layout != torch.strided:
+        raise ValueError(f"input {position} is a sparse tensor ({t.layout}); check a function of its values "
+                         f"instead, e.g. lambda v: f(torch.sparse_coo_tensor(indices, v, shape)) with "
+                         f"v = t.coalesce().values() requiring grad")
+    if not (t.is_floating_point() or t.is_complex()):
+        raise ValueError(f"input {position} requires grad but has dtype {t.dtype}; only floating-point "
+                         f"and complex inputs can be checked")
+
+
+def _like(value: object, real: torch.dtype) -> torch.dtype | None:
+    """The dtype a copy of ``value`` takes when the function runs in ``real`` (None: unchanged)."""
+    if not isinstance(value, Tensor) or value.layout != torch.strided:
+        return None
+    if value.is_complex():
+        return torch.complex128 if real == torch.float64 else torch.complex64 if real == torch.float32 else None
+    return real if value.is_floating_point() else None
 
 
 def _copy(value: object, device: torch.device, dtype: torch.dtype | None) -> object:
@@ -434,7 +498,10 @@ def _parameter_names(func: Callable, count: int) -> list[str] | None:
 
 def as_array(value: object) -> np.ndarray:
     if isinstance(value, Tensor):
-        value = value.detach().cpu().double().numpy()
+        value = (torch.view_as_real(value.detach().resolve_conj()) if value.is_complex() else value.detach())
+        value = value.cpu().double().numpy()
+    if np.iscomplexobj(value):  # (real, imaginary) pairs, the order of the flat vector
+        value = np.stack([np.real(value), np.imag(value)], axis=-1)
     return np.asarray(value, dtype=np.float64)
 
 

@@ -19,6 +19,8 @@ Tensor = torch.Tensor
 
 #: floating dtypes lifted to float64 when the numeric reference is computed
 LOW_PRECISION = (torch.float32, torch.float16, torch.bfloat16)
+#: complex dtypes lifted to complex128
+LOW_COMPLEX = (torch.complex64, torch.complex32)
 #: calls that inspect a tensor rather than compute with it; holding them constant means nothing
 _INSPECTING = frozenset({
     "__get__", "size", "dim", "numel", "stride", "is_contiguous", "__len__", "__format__",
@@ -34,14 +36,18 @@ class Float64(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in (Tensor.float, Tensor.half, Tensor.bfloat16):
             func = Tensor.double
+        elif func in (Tensor.cfloat, Tensor.chalf):
+            func = Tensor.cdouble
         return func(*_lift(args), **{k: _lift(v) for k, v in (kwargs or {}).items()})
 
 
 def _lift(value: object) -> object:
     if isinstance(value, Tensor):
+        if value.dtype in LOW_COMPLEX:  # complex values keep their imaginary part
+            return value.to(torch.complex128)
         return value.double() if value.dtype in LOW_PRECISION else value
     if isinstance(value, torch.dtype):
-        return torch.float64 if value in LOW_PRECISION else value
+        return torch.complex128 if value in LOW_COMPLEX else torch.float64 if value in LOW_PRECISION else value
     if isinstance(value, (list, tuple)):
         return type(value)(_lift(v) for v in value)
     return value

@@ -38,7 +38,8 @@ def test_a_right_torch_function_passes_with_both_modes() -> None:
     assert result.strategy == "full Jacobian" and result.n_inputs == 5 and result.n_outputs == 1
     assert result.seconds > 0 and result.evaluations > 0 and result.reference.startswith("numeric")
     row = result.rows[0]
-    assert row.quantity is Quantity.JACOBIAN and row.reverse is not None and row.numeric_error < 1e-12
+    # a correct function is settled by one central difference per entry (its rounding bound)
+    assert row.quantity is Quantity.JACOBIAN and row.reverse is not None and row.numeric_error < 1e-9
 
 
 def test_inputs_without_requires_grad_are_held_fixed() -> None:
@@ -49,7 +50,10 @@ def test_inputs_without_requires_grad_are_held_fixed() -> None:
 
 def test_tuple_outputs_and_vector_outputs_are_checked_entry_by_entry() -> None:
     result = check_grad(lambda x: (x.exp(), x.sum() * x), randn(3))
-    assert result.ok and result.n_outputs == 6 and len(result.rows) == 18
+    assert result.ok and result.n_outputs == 6
+    assert sum(r.quantity is Quantity.JACOBIAN for r in result.rows) == 18
+    # forward mode is first checked along one seeded direction: J u for each output
+    assert sum(r.quantity is Quantity.JVP and r.forward is not None for r in result.rows) == 6
 
 
 def test_the_users_tensors_are_not_modified() -> None:
@@ -315,8 +319,8 @@ def test_bad_targets_are_rejected() -> None:
         check_grad("x*z", at={"x": 1})
     with pytest.raises(ValueError, match="func must return a tensor or a tuple of tensors, got float"):
         check_grad(lambda x: 1.0, randn(2))
-    with pytest.raises(ValueError, match="only real floating-point inputs"):
-        check_grad(lambda x: x.sum(), torch.tensor([1 + 1j], requires_grad=True))
+    with pytest.raises(ValueError, match="input 0 is a sparse tensor"):
+        check_grad(lambda x: x.sum(), torch.eye(2, dtype=F64).to_sparse().requires_grad_())
 
 
 def test_tolerance_overrides_apply() -> None:

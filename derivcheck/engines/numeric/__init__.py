@@ -8,6 +8,14 @@ extrapolation and the choice per entry), ``complex_step`` and ``derivatives`` (e
 """
 
 from derivcheck.engines.numeric.derivatives import directional, hessian, jacobian, one_sided
+from derivcheck.engines.numeric.quick import (
+    QUICK_EXPONENT,
+    QUICK_EXPONENT_FLOAT32,
+    QUICK_LABEL,
+    SHRINK_LABEL,
+    central_once,
+    shrinking,
+)
 from derivcheck.engines.numeric.sampling import COMPLEX_LABEL, NO_ESTIMATE, BatchedFunction, NumericDerivative
 
 __all__ = [
@@ -15,6 +23,12 @@ __all__ = [
     "NO_ESTIMATE",
     "BatchedFunction",
     "NumericDerivative",
+    "QUICK_EXPONENT",
+    "QUICK_EXPONENT_FLOAT32",
+    "QUICK_LABEL",
+    "SHRINK_LABEL",
+    "central_once",
+    "shrinking",
     "directional",
     "hessian",
     "jacobian",

@@ -22,24 +22,26 @@ from derivcheck.engines.numeric.sampling import (
 from derivcheck.engines.numeric.stencils import _FirstDerivativeStencil, _HessianStencil
 
 
-def _real_ladder(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, scales: np.ndarray) -> tuple[_Choice, int]:
+def _real_ladder(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, scales: np.ndarray,
+                 check_steps: tuple[int, ...] = ()) -> tuple[_Choice, int]:
     call = _Evaluator(f)
     stencil = _FirstDerivativeStencil(x, vectors, scales)
-    (choice,) = _run_ladder(stencil, call, x, (_FirstDerivativeStencil.kinds,))
+    (choice,) = _run_ladder(stencil, call, x, (_FirstDerivativeStencil.kinds,), check_steps)
     return choice, call.evaluations
 
 
-def _directional_core(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, complex_step: bool) -> NumericDerivative:
-    scales = _direction_scales(x, vectors)
+def _directional_core(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, complex_step: bool,
+                      typical: np.ndarray | None = None, check_steps: tuple[int, ...] = ()) -> NumericDerivative:
+    scales = _direction_scales(x, vectors, typical)
     if not complex_step:
-        choice, evaluations = _real_ladder(f, x, vectors, scales)
+        choice, evaluations = _real_ladder(f, x, vectors, scales, check_steps)
         return NumericDerivative(choice.value.T, choice.error.T, choice.method.T, evaluations, choice.step.T)
     value, error, doubtful, evaluations = _complex_step(f, x, vectors, scales)
     method = np.full(value.shape, COMPLEX_LABEL, dtype=object)
     step = np.broadcast_to((scales * COMPLEX_STEP)[:, None], value.shape).copy()
     redo = np.flatnonzero(np.any(doubtful, axis=1))
     if redo.size:
-        choice, more = _real_ladder(f, x, vectors[redo], scales[redo])
+        choice, more = _real_ladder(f, x, vectors[redo], scales[redo], check_steps)
         evaluations += more
         better = choice.error < error[redo]
         value[redo] = np.where(better, choice.value, value[redo])
@@ -50,12 +52,22 @@ def _directional_core(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, co
     return NumericDerivative(value.T, error.T, method.T, evaluations, step.T)
 
 
+def _as_typical(typical: object, n: int) -> np.ndarray | None:
+    if typical is None:
+        return None
+    values = np.broadcast_to(np.asarray(typical, dtype=np.float64), (n,))
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(f"typical magnitudes must be finite and > 0, got {typical!r}")
+    return values
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
 
 
-def jacobian(f: BatchedFunction, x: np.ndarray, *, complex_step: bool = False) -> NumericDerivative:
+def jacobian(f: BatchedFunction, x: np.ndarray, *, complex_step: bool = False,
+             typical: np.ndarray | None = None) -> NumericDerivative:
     """Jacobian of a batched function at one point, with an error estimate per entry.
 
     Parameters
@@ -70,6 +82,9 @@ def jacobian(f: BatchedFunction, x: np.ndarray, *, complex_step: bool = False) -
         Use the complex step ``Im f(x + i t e_j) / t`` (exact to rounding); only for f that
         accepts complex input and is analytic near ``x``.  Entries where it fails fall back
         to finite differences.
+    typical : numpy.ndarray, optional
+        Each input's typical magnitude, shape ``(n,)`` (default 1): steps scale with
+        ``max(|x_i|, typical_i)``, so an entry equal to 0 is not probed on the scale of 0.
 
     Returns
     -------
@@ -87,11 +102,12 @@ def jacobian(f: BatchedFunction, x: np.ndarray, *, complex_step: bool = False) -
     True
     """
     point = _as_point(x)
-    return _directional_core(f, point, np.eye(point.size), complex_step)
+    return _directional_core(f, point, np.eye(point.size), complex_step, _as_typical(typical, point.size))
 
 
 def directional(
-    f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, complex_step: bool = False
+    f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, complex_step: bool = False,
+    typical: np.ndarray | None = None, check_steps: tuple[int, ...] = (),
 ) -> NumericDerivative:
     """Directional derivatives ``d/dt f(x + t v)`` at ``t = 0`` for each row ``v`` of ``directions``.
 
@@ -106,8 +122,12 @@ def directional(
         The point, shape ``(n,)``.
     directions : numpy.ndarray
         Shape ``(d, n)``, nonzero rows.
-    complex_step : bool, optional
+    complex_step, typical : optional
         As for :func:`jacobian`.
+    check_steps : tuple of int, optional
+        Exponents ``k`` of extra steps ``s * 2**-k`` sampled in the first round (check_grad
+        passes its first estimate's): their quotients contradict a slope that large steps fake
+        over a staircase or across a nearby kink, so smaller steps are tried before a verdict.
 
     Returns
     -------
@@ -124,10 +144,11 @@ def directional(
     """
     point = _as_point(x)
     vectors = _as_directions(directions, point.size)
-    return _directional_core(f, point, vectors, complex_step)
+    return _directional_core(f, point, vectors, complex_step, _as_typical(typical, point.size), check_steps)
 
 
-def one_sided(f: BatchedFunction, x: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def one_sided(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *,
+              typical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward and forward one-sided directional derivatives, for finding kinks.
 
     ``left`` is ``lim_{t->0+} (f(x) - f(x - t v)) / t`` and ``right`` is
@@ -143,6 +164,8 @@ def one_sided(f: BatchedFunction, x: np.ndarray, directions: np.ndarray) -> tupl
         The point, shape ``(n,)``.
     directions : numpy.ndarray
         Shape ``(d, n)``, nonzero rows.
+    typical : numpy.ndarray, optional
+        As for :func:`jacobian`.
 
     Returns
     -------
@@ -161,7 +184,7 @@ def one_sided(f: BatchedFunction, x: np.ndarray, directions: np.ndarray) -> tupl
     point = _as_point(x)
     vectors = _as_directions(directions, point.size)
     call = _Evaluator(f)
-    stencil = _FirstDerivativeStencil(point, vectors, _direction_scales(point, vectors))
+    stencil = _FirstDerivativeStencil(point, vectors, _direction_scales(point, vectors, _as_typical(typical, point.size)))
     left, right = _run_ladder(stencil, call, point, (("backward",), ("forward",)))
     return left.value.T, right.value.T, np.maximum(left.error, right.error).T
 

@@ -338,12 +338,18 @@ class _Ladder:
         return _Choice(chosen, chosen_error, method, step, first_exponent, resolved)
 
 
-def _run_ladder(stencil, call: _Evaluator, x: np.ndarray, groups: tuple[tuple[str, ...], ...]) -> list[_Choice]:
-    """Three rounds at most: first ladder; probe for unresolved entries; fill near the best."""
+def _run_ladder(stencil, call: _Evaluator, x: np.ndarray, groups: tuple[tuple[str, ...], ...],
+                check_steps: tuple[int, ...] = ()) -> list[_Choice]:
+    """Three rounds at most: first ladder; probe for unresolved entries; fill near the best.
+
+    ``check_steps`` are exponents of smaller steps sampled in the first round too: their
+    quotients contradict a candidate that large steps fake (a staircase, or a kink a few large
+    steps away, looks smooth with the wrong slope on their scale), so it is not resolved early.
+    """
     ladder = _Ladder(stencil, call, x)
     grid = MAX_EXPONENT + 1
     wanted = np.zeros((stencil.entries, grid), dtype=bool)
-    wanted[:, list(FIRST_EXPONENTS)] = True
+    wanted[:, list(FIRST_EXPONENTS) + [k for k in check_steps if MIN_EXPONENT <= k <= MAX_EXPONENT]] = True
     ladder.evaluate(wanted)
     choices = [ladder.choose(kinds) for kinds in groups]
     unresolved = np.zeros(stencil.entries, dtype=bool)

@@ -137,6 +137,9 @@ class NumericDerivative:
     method: np.ndarray
     evaluations: int
     step: np.ndarray | None = None
+    #: where no estimate was made for want of smoothness (the shrinking search): the smallest
+    #: non-scaling half second difference |f(x+t) + f(x-t) - 2 f(x)| / 2t, a floor on any estimate's error
+    roughness: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,11 +178,14 @@ def _power_of_two_at_least(values: np.ndarray) -> np.ndarray:
     return np.ldexp(1.0, np.minimum(exponent, 1023))
 
 
-def _direction_scales(x: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+def _direction_scales(x: np.ndarray, vectors: np.ndarray, typical: np.ndarray | None = None) -> np.ndarray:
     """Scale s of each direction: the step t moves input i by t*v_i, so the largest relative
-    move max_i |t v_i| / max(|x_i|, 1) equals t / s.  Powers of two keep x +- t exact when
-    t <= |x|, so the representable step equals the nominal one there."""
-    relative = np.abs(vectors) / np.maximum(np.abs(x), 1.0)
+    move max_i |t v_i| / max(|x_i|, typical_i) equals t / s.  ``typical`` is each input's usual
+    magnitude (default 1): an entry equal to 0 moves on the scale of its neighbours, not of 0.
+    Powers of two keep x +- t exact when t <= |x|, so the representable step equals the nominal
+    one there."""
+    floor = 1.0 if typical is None else typical
+    relative = np.abs(vectors) / np.maximum(np.abs(x), floor)
     return _power_of_two_at_least(1.0 / np.max(relative, axis=1))
 
 

@@ -1,0 +1,127 @@
+"""Mixed precision: float16, bfloat16, ``.half()`` inside and autocast, checked as they run.
+
+The formulas are checked in float64 (the same code lifted), so a 1% error fails in every dtype;
+the half-precision run is compared with the lifted code, so a backward that overflows only in
+float16 fails; torch's own (correct) half-precision backward passes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from derivcheck import DerivativeMismatch, check_grad
+from derivcheck.gradcheck.precision import Lowest, lowest, shown_rounding, tolerances
+from derivcheck.verdict import Tolerances
+
+HALF = [torch.float16, torch.bfloat16]
+
+
+def rand(*shape: int, dtype: torch.dtype, seed: int = 0, shift: float = 0.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(*shape, generator=g) + shift).to(dtype).requires_grad_(True)
+
+
+class OnePercent(torch.autograd.Function):
+    """sin, with a backward 1% too large."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos() * 1.01
+
+
+class Squares(torch.autograd.Function):
+    """x**2 with a backward that squares 300 x on the way: inf in float16 (max 65504), fine elsewhere."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        big = x * 300.0
+        return g * 2 * (big * big) / (300.0 * 300.0 * x)
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_torchs_own_half_precision_backward_passes(dtype: torch.dtype) -> None:
+    x, w = rand(8, dtype=dtype), rand(8, 4, dtype=dtype, seed=1)
+    for func in (lambda x, w: torch.tanh(x @ w).sum(), lambda x, w: torch.softmax(x @ w, 0).pow(2).sum()):
+        result = check_grad(func, (x, w))
+        assert result.ok and result.dtype == str(dtype).removeprefix("torch.")
+        assert any(r.label.endswith(f"in {result.dtype}") for r in result.rows)
+    assert x.dtype == dtype and w.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_a_one_percent_error_fails_in_half_precision(dtype: torch.dtype) -> None:
+    name = str(dtype).removeprefix("torch.")
+    with pytest.raises(DerivativeMismatch, match=f"computed in {name}") as caught:
+        check_grad(lambda x: OnePercent.apply(x).sum(), rand(6, dtype=dtype))
+    row = caught.value.result.failing[0]
+    assert row.reverse / row.numeric == pytest.approx(1.01, rel=1e-6)  # found in the lifted float64 code
+
+
+def test_a_backward_that_overflows_only_in_float16_fails_and_says_so() -> None:
+    with pytest.raises(DerivativeMismatch, match=r"in float16 only") as caught:
+        check_grad(lambda x: Squares.apply(x).sum(), rand(6, dtype=torch.float16, shift=3.0))
+    message = str(caught.value)
+    assert "the gradient is" in message and "error 0 >" not in message
+    for dtype in (torch.bfloat16, torch.float32, torch.float64):
+        assert check_grad(lambda x: Squares.apply(x).sum(), rand(6, dtype=dtype, shift=3.0)).ok
+
+
+def test_autocast_is_checked_in_the_precision_it_runs_in() -> None:
+    layer = torch.nn.Linear(3, 2)
+
+    def right(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return layer(x).float().pow(2).sum()
+
+    def wrong(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return OnePercent.apply(layer(x)).float().sum()
+
+    x = rand(5, 3, dtype=torch.float32)
+    result = check_grad(right, x)
+    assert result.ok and result.dtype == "bfloat16"
+    with pytest.raises(DerivativeMismatch, match="computed in bfloat16"):
+        check_grad(wrong, x)
+
+
+def test_half_inside_a_float32_function() -> None:
+    result = check_grad(lambda x: (x.half().exp() * 2).float().sum(), rand(6, dtype=torch.float32))
+    assert result.ok and result.dtype == "float16"
+
+
+def test_a_half_precision_module() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)).half()
+    result = check_grad(model, torch.randn(5, 3).half())
+    assert result.ok and result.dtype == "float16" and result.n_inputs == 21
+    assert all(p.dtype == torch.float16 for p in model.parameters())
+
+
+def test_lowest_and_the_watch() -> None:
+    assert lowest([torch.float64, torch.bfloat16, torch.float16]) is torch.bfloat16
+    assert lowest([torch.int64]) is None
+    watch = Lowest()
+    with watch:
+        torch.ones(2, dtype=torch.float64).half().float()
+    assert {torch.float16, torch.float32} <= watch.seen
+
+
+def test_tolerances_widen_to_the_rounding_shown_but_never_below_the_table() -> None:
+    import numpy as np
+
+    assert tolerances("float16", 0.0) == Tolerances.for_dtype("float16")
+    assert tolerances("bfloat16", 0.5).autograd_rtol == pytest.approx(1.0)
+    assert tolerances("float64", 0.5) == Tolerances.for_dtype("float64")
+    assert shown_rounding(np.array([1.0, 2.01]), np.array([1.0, 2.0])) == pytest.approx(0.005)

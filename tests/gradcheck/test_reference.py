@@ -1,0 +1,190 @@
+"""Steps that respect the function, and what a check costs.
+
+Small reproductions of what kornia's gradient tests met (no kornia needed): a function that raises
+or changes its output's shape at finite-difference points near x, a matrix leaving the
+positive-definite cone, an entry equal to 0 beside a branch at tiny steps, staircases, kinks a
+few steps away, inputs the output does not reach, an empty output, and the evaluation budget.
+Evaluation counts are deterministic and asserted; seconds never are.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from derivcheck import DerivativeMismatch, check_grad
+from derivcheck.verdict import Verdict
+
+F64 = torch.float64
+
+
+def tensor(values, grad: bool = True) -> torch.Tensor:
+    return torch.tensor(values, dtype=F64, requires_grad=grad)
+
+
+def randn(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, dtype=F64, generator=torch.Generator().manual_seed(seed)).requires_grad_()
+
+
+class Relu101(torch.autograd.Function):
+    """relu whose backward is 1% too large: a real bug beside a kink."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.relu(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x > 0).to(x.dtype) * 1.01
+
+
+# --- cost -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 8, 64])
+def test_a_correct_function_costs_two_evaluations_per_entry(n: int) -> None:
+    # gradcheck's price (2 n central-difference points) plus the point itself and one repeat
+    result = check_grad(lambda t: (t.tanh() * t).sum() + (t[:1] * t[-1:]).sum(), randn(n, seed=n))
+    assert result.ok and result.evaluations == 2 * n + 2
+
+
+def test_a_large_input_costs_two_evaluations_per_direction() -> None:
+    result = check_grad(lambda t: (t.sin() * t).sum(), randn(5000, seed=3))
+    assert result.ok and result.strategy == "directional" and result.evaluations == 2 * 4 + 2
+
+
+# --- domain walls -----------------------------------------------------------------------------
+
+
+def indexing(t: torch.Tensor) -> torch.Tensor:
+    """An image lookup that raises just above 1 (kornia's equalize: "index 318 is out of bounds")."""
+    if bool((t > 1.0 + 1e-6).any()):
+        raise IndexError("index 318 is out of bounds for dimension 0 with size 256")
+    return (t.sin() * t).sum()
+
+
+def test_a_function_raising_at_stencil_points_is_stepped_inside_its_domain() -> None:
+    result = check_grad(indexing, tensor([1.0, 0.5, 0.25]))
+    assert result.ok and any("IndexError: index 318" in note and "outside its domain" in note for note in result.notes)
+
+
+def test_the_users_exception_at_the_point_itself_surfaces_unchanged() -> None:
+    with pytest.raises(IndexError, match="index 318 is out of bounds"):
+        check_grad(indexing, tensor([1.5, 0.5]))
+
+
+def test_an_output_changing_shape_at_stencil_points_is_outside_the_domain() -> None:
+    def stacked(t: torch.Tensor) -> torch.Tensor:  # kornia's match_*: torch.stack of a varying list
+        keep = int((t > 0.5).sum())
+        return torch.stack([t.sum() * (i + 1) for i in range(keep + 1)])
+
+    result = check_grad(stacked, tensor([0.5 + 1e-6, 0.9]))
+    assert result.ok and any("output has 2 entries instead of 3" in note for note in result.notes)
+
+
+def test_cholesky_beside_the_positive_definite_cone_passes() -> None:
+    almost = tensor([[1.0, 1.0 - 1e-6], [1.0 - 1e-6, 1.0]])
+    result = check_grad(lambda s: torch.linalg.cholesky((s + s.mT) / 2), almost)
+    assert result.ok and any("_LinAlgError" in note for note in result.notes)
+
+
+def test_a_wrong_gradient_beside_a_domain_wall_is_still_caught() -> None:
+    class LogBug(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.log().sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g / x * 1.01
+
+    with pytest.raises(DerivativeMismatch, match="x\\[0\\]"):
+        check_grad(LogBug.apply, tensor([1e-7, 0.5]))
+
+
+def test_an_entry_equal_to_zero_is_stepped_on_its_neighbours_scale() -> None:
+    # At |t| < 1e-13 the value follows another branch (an SVD at an exactly degenerate point);
+    # reverse mode gives the branch every ordinary step sees.
+    def branchy(t: torch.Tensor) -> torch.Tensor:
+        degenerate = torch.where(t.abs() < 1e-13, -t, torch.zeros_like(t)).detach()
+        return 2 * t + degenerate
+
+    result = check_grad(branchy, tensor([0.0, 0.5, 0.7]))
+    assert result.ok and result.evaluations == 2 * 3 + 2
+    first = next(r for r in result.rows if r.index == (0, 0))
+    assert first.numeric == pytest.approx(2.0, rel=1e-9)
+
+
+# --- staircases and kinks ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", [
+    pytest.param(lambda t: torch.round(t, decimals=3), id="round-decimals-3"),
+    pytest.param(lambda t: torch.floor(t * 1000 + 0.5), id="floor"),
+    pytest.param(lambda t: torch.round(t * 16) / 16, id="quantise"),
+    pytest.param(lambda t: torch.sign(t - 0.5) * 3, id="sign"),
+])
+def test_a_staircase_with_a_jump_inside_the_first_step_passes(func) -> None:
+    # 0.5005 - 1e-6 puts a jump of round(t, 3) 1e-6 away, inside the first step (7.6e-6)
+    result = check_grad(func, tensor([0.5005 - 1e-6, 0.5 + 1 / 32 - 2e-6, 0.25 + 1e-3]))
+    assert result.verdict is Verdict.PASS
+
+
+def test_a_jump_at_the_point_itself_is_inconclusive_not_a_mismatch() -> None:
+    result = check_grad(lambda t: torch.floor(t * 1000), tensor([0.25, 0.7003]), raises=False)
+    assert result.verdict is Verdict.INCONCLUSIVE
+
+
+@pytest.mark.parametrize("distance", [1e-6, 3e-6, 1e-5, 1e-4])
+def test_a_kink_a_few_steps_away_passes(distance: float) -> None:
+    x = tensor([distance, 0.8, -0.6])
+    assert check_grad(lambda t: (torch.relu(t) * t.exp()).sum(), x).ok
+    assert check_grad(lambda t: (t - 2 * distance).abs().sum() * t.sum(), x).ok
+    assert check_grad(lambda t: torch.maximum(t[1], t[1] + t[0] - distance) * 3, x).ok
+
+
+@pytest.mark.parametrize("distance", [3e-6, 1e-4])
+def test_a_wrong_gradient_beside_a_kink_is_caught(distance: float) -> None:
+    with pytest.raises(DerivativeMismatch, match="x\\[0\\]"):
+        check_grad(lambda x: Relu101.apply(x).sum(), tensor([distance, -0.8, -0.6]))
+
+
+# --- outputs and inputs -----------------------------------------------------------------------
+
+
+def test_an_input_the_output_does_not_reach_has_zero_gradient_checked() -> None:
+    a, b = randn(3, seed=1), randn(3, seed=2)
+    result = check_grad(lambda a, b: 2 * a, (a, b))
+    assert result.ok and result.n_inputs == 6
+    unreached = [r for r in result.rows if r.label.startswith("dout") and "/db" in r.label]
+    assert len(unreached) == 9 and all(r.reverse == 0 and r.numeric == 0 for r in unreached)
+
+
+def test_an_output_that_moves_but_carries_no_gradient_is_named() -> None:
+    result = check_grad(lambda t: (t * 2, t.max().detach()), randn(4, seed=5))
+    assert any("out[1]" in note and "no gradient" in note for note in result.notes)
+
+
+def test_an_empty_output_is_handled() -> None:
+    result = check_grad(lambda t: t[:0] * 2, randn(3, seed=6), raises=False)
+    assert result.verdict is not Verdict.MISMATCH
+
+
+# --- budget -----------------------------------------------------------------------------------
+
+
+def test_the_budget_stops_a_refinement_with_a_message() -> None:
+    x = tensor([3e-6, 0.8, -0.6, 0.2])
+    result = check_grad(lambda t: torch.relu(t).sum() * t.sum(), x, raises=False, budget=10)
+    assert result.verdict is Verdict.INCONCLUSIVE and result.evaluations == 10
+    assert any("budget of 10 evaluations stopped the refinement of 1 of 4 entries" in n for n in result.notes)
+    assert check_grad(lambda t: torch.relu(t).sum() * t.sum(), x).ok  # unbudgeted, it is refined
+
+
+def test_a_budget_must_be_a_positive_whole_number() -> None:
+    with pytest.raises(ValueError, match="budget must be a whole number"):
+        check_grad(lambda t: t.sum(), randn(2), budget=0)
