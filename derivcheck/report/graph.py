@@ -22,6 +22,7 @@ from sympy import Function, Heaviside
 
 from derivcheck.language.functions import relu
 from derivcheck.report.mathtext import (
+    bar_tex,
     inline,
     latex,
     mermaid_text,
@@ -374,30 +375,38 @@ def forward_markdown(g: Graph) -> str:
     return "\n".join(lines)
 
 
+def _bar(name: str) -> str:
+    """The adjoint of a node, d out / d node, written with a bar: ``\\bar{u}``."""
+    return bar_tex(name)
+
+
 def backward_markdown(g: Graph) -> str:
     """The backward pass line by line, in reverse topological order, with sums over paths.
+
+    Each node's adjoint ``ū = d out / d u`` (a total derivative) is the sum over its children c of
+    ``c̄ · ∂c/∂u`` (a local partial).
 
     Examples
     --------
     >>> import sympy
     >>> x = sympy.Symbol("x", real=True)
-    >>> print(backward_markdown(graph([], x**2, [x], {x: 3})).splitlines()[0])
-    1. $`\\frac{\\partial f}{\\partial f} = 1`$ (the output)
+    >>> print(backward_markdown(graph([], x**2, [x], {x: 3})).splitlines()[1])
+    2. $`\\bar{x} = \\bar{f}\\,\\frac{\\partial f}{\\partial x} = 1 \\cdot 6 = 6`$
     """
     out = g.output
     lines = []
     for i, line in enumerate(g.backward, start=1):
         if line.node == out:
-            lines.append(f"{i}. " + inline(_d(out, out) + " = 1") + " (the output)")
+            lines.append(f"{i}. " + inline(_bar(out) + " = 1") + " (the output)")
             continue
         if not line.terms:
-            lines.append(f"{i}. " + inline(_d(out, line.node) + " = 0") + " (does not reach the output)")
+            lines.append(f"{i}. " + inline(_bar(line.node) + " = 0") + " (does not reach the output)")
             continue
-        symbolic = " + ".join(f"{_d(out, c)} \\cdot {_d(c, line.node)}" for c, _, _ in line.terms)
+        symbolic = " + ".join(f"{_bar(c)}\\,{_d(c, line.node)}" for c, _, _ in line.terms)
         numeric = " + ".join(
             f"{_num_paren(a)} \\cdot {_num_paren(v)}" for _, a, v in line.terms
         )
-        text = f"{i}. " + inline(f"{_d(out, line.node)} = {symbolic} = {numeric} = {number_latex(line.value)}")
+        text = f"{i}. " + inline(f"{_bar(line.node)} = {symbolic} = {numeric} = {number_latex(line.value)}")
         if line.paths > 1:
             text += f" — {line.node} reaches {out} along {line.paths} paths"
         lines.append(text)
@@ -430,7 +439,7 @@ def _path_sums(g: Graph) -> list[str]:
         out.append("")
         out.append(
             f"Sum over the {len(paths)} paths from {node.name} to {g.output} ({listing}): "
-            + inline(f"{_d(g.output, node.name)} = " + " + ".join(terms) + more + f" = {number_latex(g.adjoint(node.name))}")
+            + inline(f"{_bar(node.name)} = " + " + ".join(terms) + more + f" = {number_latex(g.adjoint(node.name))}")
         )
     return out
 
@@ -440,7 +449,6 @@ def graph_markdown(g: Graph) -> str:
     parts = [
         "```mermaid\n" + mermaid(g) + "\n```",
         "Forward pass:\n\n" + forward_markdown(g),
-        "Backward pass (adjoints in reverse order; each is the sum over the node's children of "
-        "the child's adjoint times the local partial):\n\n" + backward_markdown(g),
+        "Backward pass (adjoints, output first):\n\n" + backward_markdown(g),
     ]
     return "\n\n".join(parts)

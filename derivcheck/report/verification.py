@@ -18,7 +18,7 @@ from derivcheck.report.worked import CaseMath
 from derivcheck.verdict import Row, Source, Verdict
 
 #: most rows in one verification table (rows that did not pass are always kept)
-MAX_ROWS = 40
+MAX_ROWS = 6
 #: most wrong entries described per claim
 MAX_WRONG_ENTRIES = 3
 
@@ -31,14 +31,14 @@ _QUANTITY_TITLE = {
 
 
 
-def _number(value: float | None, digits: int = 12) -> str:
+def _number(value: float | None, digits: int = 10) -> str:
     return fmt_number(value, digits, missing="—")
 
 def _exact(row: Row) -> str:
-    """The exact value to 20 significant digits (the exact engine keeps 34)."""
+    """The exact value to 15 significant digits (the exact engine keeps 34)."""
     if row.exact_text:
         try:
-            text = f"{Decimal(row.exact_text):.20g}"
+            text = f"{Decimal(row.exact_text):.15g}"
         except InvalidOperation:
             return _number(row.exact, 15)
         mantissa, e, exponent = text.lower().partition("e")
@@ -60,23 +60,34 @@ def _verdict_text(row: Row) -> str:
 
 
 def verification_section(result: CaseResult, case: Case | None = None) -> str:
-    """Tables of the runner's rows: one per quantity, then the products side by side."""
+    """One line of outcome, then the tables of the runner's rows folded in ``<details>``."""
     if not result.rows:
         return md_text(result.message or "No rows were compared.")
+    rows = result.rows
+    bad = [r for r in rows if r.verdict is not Verdict.PASS]
+    points = len({r.point for r in rows})
+    worst = max(rows, key=lambda r: r.error / r.tolerance if r.tolerance else 0.0)
+    if not bad:
+        summary = (f"All {len(rows)} compared entries agree at {points} point(s): exact, autograd and "
+                   f"numeric (largest error {_number(worst.error, 2)}, tolerance {_number(worst.tolerance, 2)}).")
+    else:
+        kinds = sorted({r.verdict.value for r in bad})
+        summary = f"{len(bad)} of {len(rows)} compared entries did not pass ({', '.join(kinds)}); they are listed first."
     parts = []
     for quantity in (Quantity.JACOBIAN, Quantity.HESSIAN, Quantity.DIRECTIONAL):
-        rows = [r for r in result.rows if r.quantity is quantity]
-        if rows:
-            parts.append(f"**{_QUANTITY_TITLE[quantity]}**\n\n" + _rows_table(rows))
-    products = products_table(
-        result.rows, case.tangents if case else (), case.cotangents if case else ()
-    )
+        chosen = [r for r in rows if r.quantity is quantity]
+        if chosen:
+            parts.append(f"**{_QUANTITY_TITLE[quantity]}**\n\n" + _rows_table(chosen))
+    products = products_table(rows, case.tangents if case else (), case.cotangents if case else ())
     if products:
         parts.append(products)
-    notes = sorted({r.note for r in result.rows if r.note and r.verdict is not Verdict.PASS})
+    notes = sorted({r.note for r in rows if r.note and r.verdict is not Verdict.PASS})
     if notes:
         parts.append("Notes:\n\n" + "\n".join(f"- {md_text(n)}" for n in notes[:10]))
-    return "\n\n".join(parts)
+    body = "\n\n".join(parts)
+    if bad:
+        return summary + "\n\n" + body
+    return summary + "\n\n<details><summary>Every compared entry</summary>\n\n" + body + "\n\n</details>"
 
 
 def _select(rows: Sequence[Row]) -> tuple[list[Row], int]:
@@ -92,11 +103,19 @@ def _select(rows: Sequence[Row]) -> tuple[list[Row], int]:
     return chosen, len(rows) - len(chosen)
 
 
+def _autograd(r: Row) -> str:
+    """Reverse mode; forward mode only where it differs in the shown digits."""
+    text = _number(r.reverse)
+    if r.forward is not None and _number(r.forward) != text:
+        text += f" (forward {_number(r.forward)})"
+    return text
+
+
 def _rows_table(rows: Sequence[Row]) -> str:
     chosen, hidden = _select(rows)
     lines = [
-        "| point | entry | exact (20 digits) | autograd (reverse) | autograd (forward) | numeric (method) | claim | error | tolerance | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| point | entry | exact | autograd | numeric ± estimate (method) | claim | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in chosen:
         numeric = "—" if r.numeric is None else f"{_number(r.numeric)} ± {_number(r.numeric_error, 2)} ({r.method})"
@@ -105,10 +124,10 @@ def _rows_table(rows: Sequence[Row]) -> str:
         claims = "; ".join(
             f"{c.key}: {_number(c.value)}" + (" ✗" if Source.CLAIM in r.wrong else "") for c in r.claims
         ) or "—"
-        cells = [
-            str(r.point + 1), code(r.label), _exact(r), _number(r.reverse), _number(r.forward), numeric,
-            claims, _number(r.error, 3), _number(r.tolerance, 3), _verdict_text(r),
-        ]
+        verdict = _verdict_text(r)
+        if r.verdict is not Verdict.PASS:
+            verdict += f": error {_number(r.error, 3)} > {_number(r.tolerance, 3)}"
+        cells = [str(r.point + 1), code(r.label), _exact(r), _autograd(r), numeric, claims, verdict]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if hidden:
         lines.append(f"\n({hidden} more rows passed; not shown.)")

@@ -34,18 +34,13 @@ from derivcheck.report.mathtext import (
     value_tex,
     value_text,
 )
-from derivcheck.report.steps import derive, kinks
-from derivcheck.report.steps_markdown import derivation_markdown
+from derivcheck.report.steps import kinks
 
-#: most derivations written out per case (one per input, or per Jacobian entry)
-MAX_DERIVATIONS = 4
-#: most lines per derivation
-DERIVATION_LINES = 40
 #: graphs with more nodes than this are not drawn
 MAX_GRAPH_OUTPUTS = 3
-MAX_GRAPH_NODES = 40
+MAX_GRAPH_NODES = 12
 #: expression-tree graphs (cases without lets) only for expressions this small
-MAX_TREE_NODES = 12
+MAX_TREE_NODES = 6
 #: the longest LaTeX shown for one expression; longer ones are described instead
 MAX_TEX = 700
 #: matrices with more entries than this are listed in a table instead
@@ -251,7 +246,7 @@ def graph_section(cm: CaseMath) -> str | None:
         if cm.lets:
             size = graph_size(cm.lets, output, cm.symbols)
             if size > MAX_GRAPH_NODES:
-                parts.append(f"The graph of {name} has {size} nodes (more than {MAX_GRAPH_NODES}); it is not drawn.")
+                parts.append(f"The graph of {name} has {size} scalar nodes, too many to draw legibly; the Jacobian below gives every entry.")
                 continue
             g = graph(cm.lets, output, cm.symbols, cm.points[0], output_name=name)
         elif _tree_size(output) <= MAX_TREE_NODES:
@@ -270,32 +265,6 @@ def graph_section(cm: CaseMath) -> str | None:
 
 def _tree_size(expr: sympy.Expr) -> int:
     return sum(1 for node in sympy.preorder_traversal(expr) if node.args and not node.is_number)
-
-
-# ----------------------------------------------------------------------------------------------
-# 3. step-by-step derivations
-
-
-def derivations_section(cm: CaseMath) -> str:
-    """One derivation per input (per Jacobian entry), at most ``MAX_DERIVATIONS``."""
-    pairs = [(i, j) for i in range(len(cm.case.outputs)) for j in range(len(cm.symbols))]
-    nonzero = [(i, j) for i, j in pairs if cm.case.outputs[i].has(cm.symbols[j])]
-    chosen = nonzero[:MAX_DERIVATIONS]
-    parts = []
-    for i, j in chosen:
-        out, var = cm.case.outputs[i], cm.symbols[j]
-        d = derive(out, var)
-        op = r"\frac{\partial " + cm.out_tex(i) + r"}{\partial " + symbol_latex(var) + "}"
-        if not d.partial:
-            op = r"\frac{d" + cm.out_tex(i) + "}{d" + symbol_latex(var) + "}"
-        parts.append(f"#### {inline(op)}\n\n" + derivation_markdown(d, max_lines=DERIVATION_LINES))
-    rest = len(nonzero) - len(chosen)
-    if rest > 0:
-        parts.append(f"The other {rest} derivative(s) follow the same rules (see the Jacobian below).")
-    zero = len(pairs) - len(nonzero)
-    if zero:
-        parts.append(f"{zero} derivative(s) are 0: the output does not depend on that input (constant rule).")
-    return "\n\n".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -319,7 +288,9 @@ def derivatives_section(cm: CaseMath) -> str:
         values = np.empty(cm.jacobian.shape, dtype=object)
         for index in np.ndindex(cm.jacobian.shape):
             values[index] = exact_value(cm.jacobian[index], cm.points[k])
-        parts.append(f"At point {k + 1} ({md_text(point_text(case, k))}):\n\n" + _value_matrix(name, values, column=case.scalar))
+        parts.append(f"At point {k + 1} ({md_text(point_text(case, k))}):\n\n" + (
+            _by_variable(cm, values) if case.scalar and any(v.shape for v in case.variables)
+            else _value_matrix(name, values, column=case.scalar)))
         notes = [n for out in case.outputs for n in kinks(out, cm.points[k])]
         if notes:
             parts.append(
@@ -329,9 +300,14 @@ def derivatives_section(cm: CaseMath) -> str:
             )
     if len(cm.points) > shown:
         parts.append(f"({len(cm.points) - shown} more points in the verification table.)")
+    if not case.scalar and m == cm.jacobian.shape[1] and m <= 4:
+        det = tidy(sympy.Matrix(cm.jacobian.tolist()).det())
+        values = ", ".join(f"{value_text(exact_value(det, cm.points[k]))} at point {k + 1}" for k in range(shown))
+        parts.append("The Jacobian is square; its determinant (the local change of area or volume):\n\n"
+                     + display(r"\det J = " + latex(det)) + f"\n\nwhich is {values}.")
     if cm.hessian is not None:
         for i in range(m):
-            label = r"H" if case.scalar else rf"H_{{{i}}}"
+            label = r"\nabla^{2} f" if case.scalar else rf"\nabla^{{2}} f_{{{i}}}"
             h = cm.hessian[i]
             tidy_h = np.empty(h.shape, dtype=object)
             for index in np.ndindex(h.shape):
@@ -345,21 +321,25 @@ def derivatives_section(cm: CaseMath) -> str:
     return "\n\n".join(parts)
 
 
+def _by_variable(cm: CaseMath, values: np.ndarray) -> str:
+    """The gradient of each variable in that variable's shape (∂f/∂W1 as a 2×3 matrix), decimals."""
+    rows, offset = [], 0
+    for var in cm.case.variables:
+        block = values[0, offset: offset + var.size]
+        offset += var.size
+        grid = block.reshape(var.shape if len(var.shape) == 2 else (-1, 1)) if var.shape else block.reshape(1, 1)
+        tex = _matrix_tex([[value_tex(v) for v in row] for row in grid.tolist()]) if var.shape else value_tex(block[0])
+        rows.append(r"\frac{\partial f}{\partial " + symbol_latex(sympy.Symbol(var.name)) + "} &= " + tex)
+    return display(r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}")
+
+
 def _symbolic_matrix(name: str, exprs: np.ndarray, *, column: bool) -> str:
     rows = [[exprs[0, j]] for j in range(exprs.shape[1])] if column else exprs.tolist()
     if sum(len(r) for r in rows) <= MAX_MATRIX_ENTRIES:
         texs = [[latex(e) for e in r] for r in rows]
         if sum(len(t) for r in texs for t in r) <= 3 * MAX_TEX:
             return display(f"{name} = " + _matrix_tex(texs))
-    lines = ["| entry | expression |", "| --- | --- |"]
-    for index in np.ndindex(exprs.shape):
-        text = plain(exprs[index])
-        text = text if len(text) <= 160 else text[:157] + "..."
-        lines.append(f"| {_entry_name(index, column)} | {code(text).replace('|', '¦')} |")
-        if len(lines) > MAX_MATRIX_ENTRIES + 2:
-            lines.append(f"| … | {exprs.size - MAX_MATRIX_ENTRIES} more |")
-            break
-    return "\n".join(lines)
+    return f"(The {exprs.size} symbolic entries are too long to write out here; their values follow.)"
 
 
 def _value_matrix(name: str, values: np.ndarray, *, column: bool) -> str:
@@ -389,16 +369,20 @@ def directional_section(cm: CaseMath, steepest: Sequence[object] = ()) -> str | 
     n = len(cm.symbols)
     if not case.scalar or n < 2 or n > 8 or not (case.directions or n == 2):
         return None
-    parts = [
-        "For a unit vector u, the directional derivative is the gradient's component along u:\n\n"
-        + display(r"D_{u} f = \nabla f \cdot u = \lVert \nabla f \rVert \cos\theta")
-        + "\n\nwhere θ is the angle between u and ∇f. The entries of u are its direction cosines "
-        "(the cosines of its angles with the axes); their squares sum to 1."
-    ]
+    parts = []
+    grad0 = None if kinks(case.outputs[0], cm.points[0]) else [exact_value(cm.jacobian[0, j], cm.points[0]) for j in range(n)]
+    greek = ["α", "β", "γ", "δ"][:n] if n <= 3 else [f"α{j + 1}" for j in range(n)]
+    partial = [f"f_{s.name}" if len(s.name) <= 2 else f"∂f/∂{s.name}" for s in cm.symbols]
     for number, u in enumerate(case.directions, start=1):
-        cosines = ", ".join(f"cos α{j + 1} = {value_text(c)}" for j, c in enumerate(u))
+        cosines = ", ".join(f"cos {g} = {value_text(c)}" for g, c in zip(greek, u))
         total = sympy.nsimplify(sympy.simplify(sum(c**2 for c in u)))
-        parts.append(f"- u{number} = ({', '.join(value_text(c) for c in u)}): {cosines}; sum of squares = {value_text(total)}")
+        line = f"- u{number} = ({', '.join(value_text(c) for c in u)}): {cosines} (squares sum to {value_text(total)})"
+        if grad0 is not None:
+            formula = " + ".join(f"{p} cos {g}" for p, g in zip(partial, greek))
+            worked = " + ".join(f"({value_text(gv, 12)})({value_text(c, 12)})" for gv, c in zip(grad0, u))
+            value = exact_value(sum(gv * c for gv, c in zip(grad0, u)), {})
+            line += f". At point 1: D_u f = {formula} = {worked} = {value_text(value)}"
+        parts.append(line)
     shown = min(len(cm.points), 2)
     by_point = {getattr(s, "point", None): s for s in steepest}
     for k in range(shown):
@@ -481,7 +465,7 @@ def descent_section(cm: CaseMath) -> str | None:
 
 
 __all__ = [
-    "CaseMath", "case_math", "code", "derivations_section", "derivatives_section", "descent_section",
+    "CaseMath", "case_math", "code", "derivatives_section", "descent_section",
     "directional_section", "exact_value", "graph_section", "md_text", "point_text", "problem_markdown",
     "value_tex", "value_text",
 ]
