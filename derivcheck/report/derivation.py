@@ -27,9 +27,9 @@ from derivcheck.verdict import Source
 #: most derivations written out rule by rule per case (one per input, or per Jacobian entry)
 MAX_DERIVATIONS = 2
 #: most lines per rule-by-rule derivation
-DERIVATION_LINES = 10
+DERIVATION_LINES = 8
 #: a rule-by-rule derivation longer than this (characters of markdown) is cut to its outer rules
-MAX_DERIVATION_CHARS = 2000
+MAX_DERIVATION_CHARS = 1600
 
 
 def derivations_section(cm: CaseMath, result: CaseResult | None = None) -> str:

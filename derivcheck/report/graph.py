@@ -35,7 +35,11 @@ from derivcheck.report.mathtext import (
 INPUT, INTERMEDIATE, OUTPUT = "input", "intermediate", "output"
 
 #: Longest local-partial text written on a mermaid edge; longer ones show only the value.
-EDGE_TEXT_MAX = 32
+EDGE_TEXT_MAX = 24
+#: inputs with at least this many paths to the output get their sum over paths written out
+PATH_SUM_FROM = 3
+#: graphs at least this many nodes deep are drawn top-down
+DEEP = 5
 #: Most paths listed one by one for an input that reaches the output more than once.
 PATHS_SHOWN = 6
 
@@ -60,6 +64,7 @@ class Edge:
     child: str
     partial: sympy.Expr  # in terms of node symbols
     value: sympy.Expr
+    kink: bool = False  # the local derivative does not exist here; ``value`` is torch's choice
 
 
 @dataclass(frozen=True)
@@ -274,8 +279,11 @@ class _Builder:
             nodes.append(Node(symbol.name, symbol, local, tuple(p.name for p in parents), values[symbol], kind))
             for p in parents:
                 partial = local_partial(local, p)
-                value = _settle(partial.subs({q: values[q] for q in parents}))
-                edges.append(Edge(p.name, symbol.name, partial, value))
+                at = {q: values[q] for q in parents}
+                value = _settle(partial.subs(at))
+                steps = partial.atoms(Heaviside, sympy.sign, sympy.DiracDelta)
+                kink = any(sympy.sympify(a.args[0]).xreplace(at) == 0 for a in steps)
+                edges.append(Edge(p.name, symbol.name, partial, value, kink))
         return Graph(tuple(nodes), tuple(edges), self.out.name, self._backward(nodes, edges))
 
     def _backward(self, nodes: list[Node], edges: list[Edge]) -> tuple[Adjoint, ...]:
@@ -325,7 +333,7 @@ def mermaid(g: Graph) -> str:
       n1 -->|"∂f/∂y = x = 2"| n2
     """
     ids = {node.name: f"n{i}" for i, node in enumerate(g.nodes)}
-    lines = ["flowchart LR"]
+    lines = [f"flowchart {direction(g)}"]
     for node in g.nodes:
         value = mermaid_text(number_text(node.value))
         if node.kind == INPUT:
@@ -341,8 +349,20 @@ def mermaid(g: Graph) -> str:
         head = f"∂{e.child}/∂{e.parent}"
         value = number_text(e.value)
         label = f"{head} = {text} = {value}" if len(text) <= EDGE_TEXT_MAX and text != value else f"{head} = {value}"
+        if e.kink:
+            label = f"{head}: none at the kink (torch uses {value})"
         lines.append(f'  {ids[e.parent]} -->|"{mermaid_text(label)}"| {ids[e.child]}')
     return "\n".join(lines)
+
+
+def direction(g: Graph) -> str:
+    """``LR`` for shallow graphs; ``TD`` for long chains, which left to right outgrow a page column."""
+    level: dict[str, int] = {}
+    for node in g.nodes:  # topological order
+        level[node.name] = 1 + max((level[p] for p in node.parents), default=-1)
+    depth = max(level.values(), default=0) + 1
+    breadth = max((list(level.values()).count(k) for k in set(level.values())), default=1)
+    return "TD" if depth >= DEEP and breadth <= 4 else "LR"
 
 
 def _name_tex(name: str) -> str:
@@ -407,6 +427,8 @@ def backward_markdown(g: Graph) -> str:
             f"{_num_paren(a)} \\cdot {_num_paren(v)}" for _, a, v in line.terms
         )
         text = f"{i}. " + inline(f"{_bar(line.node)} = {symbolic} = {numeric} = {number_latex(line.value)}")
+        if any(e.kink for e in g.edges if e.parent == line.node):
+            text += " — at a kink, with torch's choice of the local derivative (none exists)"
         if line.paths > 1:
             text += f" — {line.node} reaches {out} along {line.paths} paths"
         lines.append(text)
@@ -427,7 +449,7 @@ def _path_sums(g: Graph) -> list[str]:
         if node.kind != INPUT:
             continue
         paths = g.paths(node.name)
-        if len(paths) < 2:
+        if len(paths) < PATH_SUM_FROM:
             continue
         shown = paths[:PATHS_SHOWN]
         terms = []
@@ -448,7 +470,6 @@ def graph_markdown(g: Graph) -> str:
     """Mermaid flowchart, forward pass and backward pass, ready for a report section."""
     parts = [
         "```mermaid\n" + mermaid(g) + "\n```",
-        "Forward pass:\n\n" + forward_markdown(g),
         "Backward pass (adjoints, output first):\n\n" + backward_markdown(g),
     ]
     return "\n\n".join(parts)

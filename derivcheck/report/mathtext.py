@@ -88,7 +88,7 @@ def latex(expr: sympy.Basic, names: Mapping[sympy.Symbol, str] | None = None) ->
     mapping = symbol_names(expr)
     if names:
         mapping.update(names)
-    return _Latex({"symbol_names": mapping, "ln_notation": True}).doprint(sympy.sympify(expr))
+    return _Latex({"symbol_names": mapping, "ln_notation": True, "fold_func_brackets": True}).doprint(sympy.sympify(expr))
 
 
 _OWN = {"sigmoid": "_print_sigmoid", "softplus": "_print_softplus", "relu": "_print_relu"}
@@ -127,6 +127,10 @@ class _Latex(LatexPrinter):
         if not terms or _negative(terms[0]):
             return super()._print_Add(expr, order=order)
         return super()._print_Add(sympy.Add(*terms, evaluate=False), order="none")
+
+    def _needs_function_brackets(self, expr: sympy.Basic) -> bool:
+        """``\\sin x`` for one symbol; ``\\sin\\left(x y\\right)`` for anything longer."""
+        return not (isinstance(expr, sympy.Symbol) or (expr.is_Number and expr >= 0))
 
     def _print_Rational(self, expr: sympy.Rational) -> str:
         """Decimal data stays decimal (2.1, 7.8); halves and quarters stay fractions."""
@@ -423,6 +427,8 @@ def value_text(value: sympy.Expr, width: int = 24) -> str:
 def value_tex(value: sympy.Expr) -> str:
     """LaTeX for a value in a matrix: exact when short, else a 6-digit decimal."""
     value = sympy.sympify(value)
+    if value is sympy.nan:
+        return r"\text{none}"  # a derivative that does not exist (a kink)
     if is_short_exact(value) or value.is_Float:
         return number_latex(value)
     tex = latex(value)

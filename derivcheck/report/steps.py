@@ -61,7 +61,7 @@ _CATEGORY: dict[type, str] = {
 #: The convention each kinked function follows where it is not differentiable.
 KINK_NOTES: dict[type, str] = {
     relu: "relu'(u) = H(u): 1 for u > 0, 0 for u < 0; relu'(0) taken as 0, as torch does; "
-    "not differentiable there (SymPy's H(0) is 1/2)",
+    "not differentiable there",
     sympy.Abs: "|u|' = sign(u): 1 for u > 0, -1 for u < 0; |u|'(0) taken as sign(0) = 0, as torch "
     "does; not differentiable there",
     sympy.Max: "∂max(a, b)/∂a = H(a - b): 1 where a > b, 0 where a < b; at a tie H(0) = 1/2 "

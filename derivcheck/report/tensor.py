@@ -21,7 +21,7 @@ import numpy as np
 import sympy
 
 from derivcheck.report.graph import graph
-from derivcheck.report.mathtext import bar_tex, display, mermaid_text, symbol_latex, value_tex
+from derivcheck.report.mathtext import bar_tex, display, latex, mermaid_text, symbol_latex, value_tex
 from derivcheck.report.worked import CaseMath
 
 #: element-wise functions and their derivative, as LaTeX of the argument's TeX
@@ -64,24 +64,27 @@ class Unsupported(Exception):
 def tensor_section(cm: CaseMath) -> str | None:
     """The tensor-level graph, the backward pass in matrix form and its values, or None."""
     case = cm.case
-    if not case.scalar or not isinstance(case.f_text, str) or not case.lets:
+    if not case.scalar or not isinstance(case.f_text, str):
         return None
     shapes = _shapes(cm)
-    if not any(shapes.get(v.name) for v in case.variables) and not any(shapes.get(n) for n, _ in case.lets):
-        return None
+    if not any(shapes.get(v.name) for v in case.variables):
+        return None  # scalar variables: the sums and chains of the derivation section say it better
     texts = dict(case.lets)
     needed = _needed(case.f_text, texts)
     order = [n for n, _ in case.lets if n in needed]
     try:
-        rules = _backward_rules(case.f_text, order, texts, {v.name for v in case.variables})
+        rules = _backward_rules(case.f_text, order, texts, {v.name for v in case.variables}, shapes)
     except (Unsupported, SyntaxError):
         return None
     nodes = _nodes(cm, shapes, order, needed)
     g = graph(cm.lets, cm.output, cm.symbols, cm.points[0])
     parts = [
-        "Each intermediate is one node; its shape is in brackets. The bar is the adjoint: "
-        r"$`\bar{u} = \partial f/\partial u`$, a matrix the shape of u.",
-        "```mermaid\n" + _mermaid(nodes, rules) + "\n```",
+        "The bar is the adjoint: " r"$`\bar{u} = \partial f/\partial u`$, an array the shape of u."
+    ]
+    if order:
+        parts.append("Each intermediate is one node; its shape is in brackets.")
+        parts.append("```mermaid\n" + _mermaid(nodes, rules) + "\n```")
+    parts += [
         "Backward pass in matrix form (⊙ multiplies entry by entry):",
         display(r"\begin{aligned} " + r" \\ ".join(_lines(rules)) + r" \end{aligned}"),
         f"Values at point 1 (decimals to 6 digits):",
@@ -188,61 +191,125 @@ def _is_array_expr(node: ast.AST) -> bool:
     return not isinstance(node, ast.Constant)
 
 
-def _backward_rules(f_text: str, order: Sequence[str], lets: Mapping[str, str], variables: set[str]) -> list[Backward]:
+def _backward_rules(f_text: str, order: Sequence[str], lets: Mapping[str, str], variables: set[str],
+                    shapes: Mapping[str, tuple[int, ...]]) -> list[Backward]:
     targets = set(order) | variables
     rules: list[Backward] = []
     for child, text in [("f", f_text), *((n, lets[n]) for n in reversed(order))]:
         tree = ast.parse(text.replace("^", "**"), mode="eval").body
         seed = "" if child == "f" else bar_tex(child)
-        for parent, tex in _adjoints(tree, seed, targets):
+        walker = _Adjoints(targets, shapes)
+        for parent, tex in walker.walk(tree, seed, sympy.S.One):
             rules.append(Backward(parent, child, tex))
     return rules
 
 
-def _times(adjoint: str, factor: str, *, elementwise: bool = True) -> str:
-    if not adjoint:
-        return factor
-    return adjoint + (r" \odot " if elementwise else " ") + factor
+def _times(adjoint: str, factor: str) -> str:
+    return factor if not adjoint else adjoint + r" \odot " + factor
 
 
-def _adjoints(node: ast.AST, adjoint: str, targets: set[str]) -> list[tuple[str, str]]:
-    """(name, contribution to its adjoint) for every target ``node`` uses; ``adjoint`` '' means 1."""
-    one = adjoint or "1"
-    if isinstance(node, ast.Name):
-        return [(node.id, one)] if node.id in targets else []
-    if isinstance(node, ast.Constant):
-        return []
-    if not _uses(node, targets):
-        return []
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return _adjoints(node.operand, "-" + _group(one), targets)
-    if isinstance(node, ast.Attribute) and node.attr == "T":
-        return _adjoints(node.value, _group(one) + "^{T}", targets)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        name, args = node.func.id, node.args
+class _Adjoints:
+    """Reverse-mode rules over a case-language expression, in matrix notation.
+
+    ``adjoint`` is the TeX of the array adjoint flowing in ('' for ones); ``scale`` a scalar
+    SymPy factor (constants, scalar data, signs), written once in front at each leaf.
+    """
+
+    def __init__(self, targets: set[str], shapes: Mapping[str, tuple[int, ...]]) -> None:
+        self.targets, self.shapes = targets, shapes
+
+    def leaf(self, adjoint: str, scale: sympy.Expr) -> str:
+        if scale == 1:
+            return adjoint or "1"
+        if not adjoint:
+            return latex(scale)
+        if scale == -1:
+            return "-" + _group(adjoint)
+        return latex(scale) + " " + _group(adjoint)
+
+    def scalar(self, node: ast.AST) -> sympy.Expr | None:
+        """The node as a scalar SymPy factor when it is a constant or scalar data, else None."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return sympy.nsimplify(node.value)
+        if isinstance(node, ast.Name) and node.id not in self.targets and self.shapes.get(node.id, None) == ():
+            return sympy.Symbol(node.id, real=True)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = self.scalar(node.operand)
+            return None if inner is None else -inner
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.Add, ast.Sub)):
+            a, b = self.scalar(node.left), self.scalar(node.right)
+            if a is None or b is None:
+                return None
+            return {ast.Mult: a * b, ast.Div: a / b, ast.Add: a + b, ast.Sub: a - b}[type(node.op)]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "sqrt" and len(node.args) == 1:
+            inner = self.scalar(node.args[0])
+            return None if inner is None else sympy.sqrt(inner)
+        return None
+
+    def size(self, node: ast.AST) -> int:
+        sizes = [int(np.prod(self.shapes.get(n.id, ()) or (1,))) for n in ast.walk(node) if isinstance(n, ast.Name)]
+        if not sizes:
+            raise Unsupported("mean of a constant")
+        return max(sizes)
+
+    def walk(self, node: ast.AST, adjoint: str, scale: sympy.Expr) -> list[tuple[str, str]]:
+        """(name, contribution to its adjoint) for every target ``node`` uses."""
+        if isinstance(node, ast.Name):
+            return [(node.id, self.leaf(adjoint, scale))] if node.id in self.targets else []
+        if not _uses(node, self.targets):
+            return []
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return self.walk(node.operand, adjoint, -scale)
+        if isinstance(node, ast.Attribute) and node.attr == "T":
+            return self.walk(node.value, _group(adjoint) + "^{T}" if adjoint else "", scale)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return self.call(node.func.id, node.args, adjoint, scale)
+        if isinstance(node, ast.BinOp):
+            return self.binop(node, adjoint, scale)
+        raise Unsupported(ast.unparse(node))
+
+    def call(self, name: str, args: list[ast.AST], adjoint: str, scale: sympy.Expr) -> list[tuple[str, str]]:
         if name == "sum" and len(args) == 1:
-            return _adjoints(args[0], adjoint, targets)  # every entry gets the same adjoint
+            return self.walk(args[0], adjoint, scale)  # every entry gets the same adjoint
+        if name == "mean" and len(args) == 1:
+            return self.walk(args[0], adjoint, scale / self.size(args[0]))
+        if name == "dot" and len(args) == 2:
+            return self.walk(ast.BinOp(args[0], ast.Mult(), args[1]), adjoint, scale)
         if name in _ELEMENTWISE and len(args) == 1:
-            return _adjoints(args[0], _times(adjoint, _ELEMENTWISE[name](_tex(args[0]))), targets)
+            return self.walk(args[0], _times(adjoint, _ELEMENTWISE[name](_tex(args[0]))), scale)
         raise Unsupported(name)
-    if isinstance(node, ast.BinOp):
-        a, b = node.left, node.right
-        if isinstance(node.op, ast.MatMult):
-            return (_adjoints(a, _group(one) + " " + _wrap(b) + "^{T}", targets)
-                    + _adjoints(b, _wrap(a) + "^{T} " + _group(one), targets))
-        if isinstance(node.op, (ast.Add, ast.Sub)):
-            sign = "-" if isinstance(node.op, ast.Sub) else ""
-            return _adjoints(a, adjoint, targets) + _adjoints(b, (sign + _group(one)) if sign else adjoint, targets)
-        if isinstance(node.op, ast.Mult):
-            return (_adjoints(a, _times(adjoint, _wrap(b), elementwise=_uses(b, targets)), targets)
-                    + _adjoints(b, _times(adjoint, _wrap(a), elementwise=_uses(a, targets)), targets))
-        if isinstance(node.op, ast.Div) and not _uses(b, targets):
-            return _adjoints(a, rf"\frac{{{one}}}{{{_tex(b)}}}", targets)
-        if isinstance(node.op, ast.Pow) and isinstance(b, ast.Constant):
-            n = b.value
-            factor = f"{n} {_wrap(a)}" + ("" if n == 2 else f"^{{{n - 1}}}")
-            return _adjoints(a, _times(adjoint, factor), targets)
-    raise Unsupported(ast.unparse(node))
+
+    def binop(self, node: ast.BinOp, adjoint: str, scale: sympy.Expr) -> list[tuple[str, str]]:
+        a, b, op = node.left, node.right, node.op
+        if isinstance(op, ast.MatMult):
+            if not adjoint:
+                raise Unsupported("a product of vectors to a scalar")  # transposes of 1-D arrays mislead
+            g = _group(adjoint)
+            return self.walk(a, g + " " + _wrap(b) + "^{T}", scale) + self.walk(b, _wrap(a) + "^{T} " + g, scale)
+        if isinstance(op, (ast.Add, ast.Sub)):
+            return self.walk(a, adjoint, scale) + self.walk(b, adjoint, -scale if isinstance(op, ast.Sub) else scale)
+        if isinstance(op, ast.Mult):
+            out = []
+            for this, other in ((a, b), (b, a)):
+                if not _uses(this, self.targets):
+                    continue
+                factor = self.scalar(other)
+                if factor is not None:
+                    out += self.walk(this, adjoint, scale * factor)
+                else:
+                    out += self.walk(this, _times(adjoint, _wrap(other)), scale)
+            return out
+        if isinstance(op, ast.Div):
+            factor = self.scalar(b)
+            if factor is not None:
+                return self.walk(a, adjoint, scale / factor)
+            if not _uses(b, self.targets):
+                return self.walk(a, _times(adjoint, rf"\frac{{1}}{{{_tex(b)}}}"), scale)
+        if isinstance(op, ast.Pow) and isinstance(b, ast.Constant) and isinstance(b.value, (int, float)):
+            n = sympy.nsimplify(b.value)
+            power = "" if n == 2 else "^{" + latex(n - 1) + "}"
+            return self.walk(a, _times(adjoint, _wrap(a) + power), scale * n)
+        raise Unsupported(ast.unparse(node))
 
 
 def _uses(node: ast.AST, targets: set[str]) -> bool:
@@ -250,7 +317,24 @@ def _uses(node: ast.AST, targets: set[str]) -> bool:
 
 
 def _group(tex: str) -> str:
-    return tex if re.fullmatch(r"[\\\w{}]+", tex) else rf"\left({tex}\right)"
+    if re.fullmatch(r"[\\\w{}]+", tex) or _one_group(tex):
+        return tex
+    return rf"\left({tex}\right)"
+
+
+def _one_group(tex: str) -> bool:
+    """Whether ``tex`` is one ``\\left( ... \\right)`` group (and nothing after it)."""
+    if not (tex.startswith(r"\left(") and tex.endswith(r"\right)")):
+        return False
+    depth = 0
+    for k in range(len(tex)):
+        if tex.startswith(r"\left", k):
+            depth += 1
+        elif tex.startswith(r"\right", k):
+            depth -= 1
+            if depth == 0 and k + len(r"\right)") != len(tex):
+                return False
+    return True
 
 
 def _lines(rules: Sequence[Backward]) -> list[str]:

@@ -18,7 +18,7 @@ from derivcheck.report.worked import CaseMath
 from derivcheck.verdict import Row, Source, Verdict
 
 #: most rows in one verification table (rows that did not pass are always kept)
-MAX_ROWS = 6
+MAX_ROWS = 4
 #: most wrong entries described per claim
 MAX_WRONG_ENTRIES = 3
 
@@ -68,8 +68,8 @@ def verification_section(result: CaseResult, case: Case | None = None) -> str:
     points = len({r.point for r in rows})
     worst = max(rows, key=lambda r: r.error / r.tolerance if r.tolerance else 0.0)
     if not bad:
-        summary = (f"All {len(rows)} compared entries agree at {points} point(s): exact, autograd and "
-                   f"numeric (largest error {_number(worst.error, 2)}, tolerance {_number(worst.tolerance, 2)}).")
+        summary = (f"All {len(rows)} entries agree at {points} point(s): exact, autograd, numeric "
+                   f"(largest error {_number(worst.error, 2)}, tolerance {_number(worst.tolerance, 2)}).")
     else:
         kinds = sorted({r.verdict.value for r in bad})
         summary = f"{len(bad)} of {len(rows)} compared entries did not pass ({', '.join(kinds)}); they are listed first."
@@ -87,7 +87,7 @@ def verification_section(result: CaseResult, case: Case | None = None) -> str:
     body = "\n\n".join(parts)
     if bad:
         return summary + "\n\n" + body
-    return summary + "\n\n<details><summary>Every compared entry</summary>\n\n" + body + "\n\n</details>"
+    return summary + "\n\n<details><summary>The compared entries</summary>\n\n" + body + "\n\n</details>"
 
 
 def _select(rows: Sequence[Row]) -> tuple[list[Row], int]:
@@ -127,10 +127,11 @@ def _rows_table(rows: Sequence[Row]) -> str:
         verdict = _verdict_text(r)
         if r.verdict is not Verdict.PASS:
             verdict += f": error {_number(r.error, 3)} > {_number(r.tolerance, 3)}"
-        cells = [str(r.point + 1), code(r.label), _exact(r), _autograd(r), numeric, claims, verdict]
+        exact = "none (a kink)" if r.left is not None and r.right is not None else _exact(r)
+        cells = [str(r.point + 1), code(r.label), exact, _autograd(r), numeric, claims, verdict]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if hidden:
-        lines.append(f"\n({hidden} more rows passed; not shown.)")
+        lines.append(f"\n({hidden} more passed.)")
     return "\n".join(lines)
 
 
@@ -151,11 +152,12 @@ def products_table(
     count = max([r.index[0] + 1 for r in jvp + vjp], default=0)
     lines = [
         ("**Jacobian-vector and vector-Jacobian products**, side by side (J v pushes a tangent "
-         "forward; vᵀ J pulls a cotangent back):"),
+         "forward; vᵀ J pulls a cotangent back; numeric values are in the verdict):"),
         "",
-        "| point | vector | J v exact | J v autograd (forward) | J v numeric | vᵀ J exact | vᵀ J autograd (reverse) | vᵀ J numeric | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| point | vector | J v exact | J v autograd (forward) | vᵀ J exact | vᵀ J autograd (reverse) | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    hidden = 0
     for k in points:
         for t in range(count):
             a = sorted((r for r in jvp if r.point == k and r.index[0] == t), key=lambda r: r.index)
@@ -163,6 +165,9 @@ def products_table(
             if not a and not b:
                 continue
             verdicts = {r.verdict for r in a + b}
+            if k != points[0] and verdicts == {Verdict.PASS}:
+                hidden += 1
+                continue
             verdict = "pass" if verdicts == {Verdict.PASS} else "**" + ", ".join(sorted(v.value for v in verdicts)) + "**"
             label = [f"v{t + 1}"]
             if t < len(tangents):
@@ -171,11 +176,13 @@ def products_table(
                 label.append("cotangent " + _exact_vector(cotangents[t]))
             cells = [
                 str(k + 1), "; ".join(label),
-                _vector(r.exact for r in a), _vector(r.forward for r in a), _vector(r.numeric for r in a),
-                _vector(r.exact for r in b), _vector(r.reverse for r in b), _vector(r.numeric for r in b),
+                _vector(r.exact for r in a), _vector(r.forward for r in a),
+                _vector(r.exact for r in b), _vector(r.reverse for r in b),
                 verdict,
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if hidden:
+        lines.append(f"\n({hidden} more, at the other points, passed.)")
     return "\n".join(lines)
 
 
@@ -187,7 +194,7 @@ def _vector(values) -> str:
     values = list(values)
     if not values:
         return "—"
-    return "(" + ", ".join(_number(v, 10) for v in values) + ")"
+    return "(" + ", ".join(_number(v, 8) for v in values) + ")"
 
 
 # ----------------------------------------------------------------------------------------------

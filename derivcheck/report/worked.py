@@ -45,8 +45,6 @@ MAX_TREE_NODES = 6
 MAX_TEX = 700
 #: matrices with more entries than this are listed in a table instead
 MAX_MATRIX_ENTRIES = 36
-#: points worked through in the gradient and directional sections
-MAX_POINTS_SHOWN = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,9 +201,12 @@ def problem_markdown(cm: CaseMath) -> str:
         lines.append(f"({len(case.outputs) - 6} more outputs not written out.)\n")
     given = len(case.points) - case.sampled
     lines.append("Points:\n")
-    for k in range(len(case.points)):
+    listed = max(given, min(len(case.points), 2))
+    for k in range(listed):
         origin = " (sampled)" if k >= given else ""
         lines.append(f"{k + 1}. {md_text(point_text(case, k))}{origin}")
+    if len(case.points) > listed:
+        lines.append(f"\n…and {len(case.points) - listed} more sampled point(s), checked in the verification.")
     lines.append("")
     lines.append("Asked: " + "; ".join(_asked(cm)) + ".")
     return "\n".join(lines)
@@ -236,30 +237,44 @@ def _asked(cm: CaseMath) -> list[str]:
 # 2. the computational graph
 
 
+def telling_point(cm: CaseMath) -> int:
+    """The first point whose coordinates are not all 0 or ±1 (where a graph's values say something)."""
+    for k, point in enumerate(cm.case.points):
+        if any(abs(sympy.sympify(c)) not in (0, 1) for c in point):
+            return k
+    return 0
+
+
 def graph_section(cm: CaseMath) -> str | None:
-    """The graph at the first point, one per output: from the lets, or from a small expression's tree."""
+    """The graph at a telling point, one per output: from the lets, or from a small expression's tree."""
+    k0 = telling_point(cm)
     if len(cm.outputs) != cm.case.n_outputs:
         return None
     parts = []
+    drawn_nodes = drawn = 0
     for i, output in enumerate(cm.outputs[:MAX_GRAPH_OUTPUTS]):
         name = "f" if cm.scalar else f"f{i}"
         if cm.lets:
             size = graph_size(cm.lets, output, cm.symbols)
             if size > MAX_GRAPH_NODES:
                 parts.append(f"The graph of {name} has {size} scalar nodes, too many to draw legibly; the Jacobian below gives every entry.")
-                continue
-            g = graph(cm.lets, output, cm.symbols, cm.points[0], output_name=name)
+                break
+            g = graph(cm.lets, output, cm.symbols, cm.points[k0], output_name=name)
         elif _tree_size(output) <= MAX_TREE_NODES:
-            g = graph([], output, cm.symbols, cm.points[0], output_name=name)
+            g = graph([], output, cm.symbols, cm.points[k0], output_name=name)
         else:
             continue
+        if drawn and drawn_nodes + len(g.nodes) > MAX_GRAPH_NODES:
+            break  # one page column holds about a dozen nodes in all
+        drawn_nodes += len(g.nodes)
+        drawn += 1
         heading = "" if cm.scalar else f"#### Output {name}\n\n"
         parts.append(heading + graph_markdown(g))
     if not parts:
         return None
-    if len(cm.outputs) > MAX_GRAPH_OUTPUTS:
-        parts.append(f"(Graphs of the first {MAX_GRAPH_OUTPUTS} of {len(cm.outputs)} outputs.)")
-    intro = f"At point 1 ({md_text(point_text(cm.case, 0))}); values are exact where short, else 6 digits.\n\n"
+    if drawn and drawn < len(cm.outputs):
+        parts.append(f"(Graphs of {drawn} of the {len(cm.outputs)} outputs; the others are built the same way.)")
+    intro = f"At point {k0 + 1} ({md_text(point_text(cm.case, k0))}); values are exact where short, else 6 digits.\n\n"
     return intro + "\n\n".join(parts)
 
 
@@ -283,26 +298,28 @@ def derivatives_section(cm: CaseMath) -> str:
     for index in np.ndindex(cm.jacobian.shape):
         tidied[index] = tidy(cm.jacobian[index])
     parts.append(_symbolic_matrix(name, tidied, column=case.scalar))
-    shown = min(len(cm.points), MAX_POINTS_SHOWN)
-    for k in range(shown):
+    shown = [telling_point(cm)]
+    for k in shown:
         values = np.empty(cm.jacobian.shape, dtype=object)
         for index in np.ndindex(cm.jacobian.shape):
-            values[index] = exact_value(cm.jacobian[index], cm.points[k])
+            entry = cm.jacobian[index]
+            values[index] = sympy.nan if _on_kink(entry, cm.points[k]) else exact_value(entry, cm.points[k])
         parts.append(f"At point {k + 1} ({md_text(point_text(case, k))}):\n\n" + (
             _by_variable(cm, values) if case.scalar and any(v.shape for v in case.variables)
             else _value_matrix(name, values, column=case.scalar)))
         notes = [n for out in case.outputs for n in kinks(out, cm.points[k])]
         if notes:
             parts.append(
-                "This point sits on a kink, where the derivative does not exist (the value above follows "
-                "SymPy's convention there); the verification below compares one-sided derivatives:\n\n"
+                "This point sits on a kink, where the derivative does not exist ('none' above); torch's "
+                "autograd still returns a value there (its convention below, also used by the graph), and the "
+                "verification compares the one-sided derivatives:\n\n"
                 + "\n".join(f"- {md_text(n)}" for n in dict.fromkeys(notes))
             )
-    if len(cm.points) > shown:
-        parts.append(f"({len(cm.points) - shown} more points in the verification table.)")
+    if len(cm.points) > len(shown):
+        parts.append(f"({len(cm.points) - len(shown)} more point(s) in the verification table.)")
     if not case.scalar and m == cm.jacobian.shape[1] and m <= 4:
         det = tidy(sympy.Matrix(cm.jacobian.tolist()).det())
-        values = ", ".join(f"{value_text(exact_value(det, cm.points[k]))} at point {k + 1}" for k in range(shown))
+        values = ", ".join(f"{value_text(exact_value(det, cm.points[k]))} at point {k + 1}" for k in shown)
         parts.append("The Jacobian is square; its determinant (the local change of area or volume):\n\n"
                      + display(r"\det J = " + latex(det)) + f"\n\nwhich is {values}.")
     if cm.hessian is not None:
@@ -313,12 +330,18 @@ def derivatives_section(cm: CaseMath) -> str:
             for index in np.ndindex(h.shape):
                 tidy_h[index] = tidy(h[index])
             parts.append(("Hessian:\n\n" if i == 0 else "") + _symbolic_matrix(label, tidy_h, column=False))
-            for k in range(shown):
+            for k in shown:
                 values = np.empty(h.shape, dtype=object)
                 for index in np.ndindex(h.shape):
                     values[index] = exact_value(h[index], cm.points[k])
                 parts.append(f"At point {k + 1}:\n\n" + _value_matrix(label, values, column=False))
     return "\n\n".join(parts)
+
+
+def _on_kink(expr: sympy.Expr, point: dict) -> bool:
+    """Whether a step function in ``expr`` (a kink's derivative) sits exactly on its jump at ``point``."""
+    steps = expr.atoms(sympy.Heaviside, sympy.sign, sympy.DiracDelta)
+    return any(sympy.sympify(a.args[0]).xreplace(point) == 0 for a in steps)
 
 
 def _by_variable(cm: CaseMath, values: np.ndarray) -> str:
@@ -383,7 +406,7 @@ def directional_section(cm: CaseMath, steepest: Sequence[object] = ()) -> str | 
             value = exact_value(sum(gv * c for gv, c in zip(grad0, u)), {})
             line += f". At point 1: D_u f = {formula} = {worked} = {value_text(value)}"
         parts.append(line)
-    shown = min(len(cm.points), 2)
+    shown = 1  # the other points are in the verification table
     by_point = {getattr(s, "point", None): s for s in steepest}
     for k in range(shown):
         parts.append(_directional_table(cm, k, by_point.get(k)))

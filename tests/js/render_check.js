@@ -38,7 +38,12 @@ async function main() {
         if (!natural) return;
         const ratio = drawn / natural;
         min_ratio = Math.min(min_ratio, ratio);
-        if (ratio < 0.6) narrow.push({ index, ratio, text: svg.textContent.slice(0, 120) });
+        if (ratio < 0.6) {
+          const heads = Array.from(document.querySelectorAll("h2"))
+            .filter((h) => h.compareDocumentPosition(svg) & Node.DOCUMENT_POSITION_FOLLOWING);
+          const section = heads.length ? heads[heads.length - 1].textContent : "";
+          narrow.push({ index, ratio, section, natural_width: natural });
+        }
       });
       const error_svgs = Array.from(document.querySelectorAll(".mermaid svg"))
         .filter((svg) => svg.querySelector(".error-icon") || /Syntax error/.test(svg.textContent)).length;
