@@ -222,7 +222,8 @@ def case_section(
     title = "Gradient" if case.scalar else "Jacobian"
     if cm.hessian is not None:
         title += " and Hessian"
-    parts.append(f"### {title}\n\n" + derivatives_section(cm))
+    if not tensor_md or cm.hessian is not None:  # the tensor view already gives each gradient in its shape
+        parts.append(f"### {title}\n\n" + derivatives_section(cm))
     directional = directional_section(cm, result.steepest)
     if directional:
         parts.append("### Directional derivatives\n\n" + directional)

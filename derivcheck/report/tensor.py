@@ -34,6 +34,8 @@ _ELEMENTWISE = {
     "sin": lambda a: rf"\cos({a})",
     "cos": lambda a: rf"\left(-\sin({a})\right)",
 }
+#: longest backward rule written on a graph edge
+EDGE_LABEL_MAX = 30
 #: most entries of one matrix written out
 MAX_ENTRIES = 12
 
@@ -353,14 +355,42 @@ def _mermaid(nodes: Sequence[TensorNode], rules: Sequence[Backward]) -> str:
         lines.append(f'  {ids[n.name]}[["{label}"]]' if n.kind == "output" else
                      (f'  {ids[n.name]}("{label}")' if n.kind in ("variable", "data") else f'  {ids[n.name]}["{label}"]'))
     drawn = set()
+    labels = {(r.parent, r.child): _plain(r.tex) for r in rules}
     for n in nodes:
         if not n.text:
             continue
         for parent in sorted(_names(n.text)):
             if parent in ids and (parent, n.name) not in drawn:
                 drawn.add((parent, n.name))
-                lines.append(f"  {ids[parent]} --> {ids[n.name]}")
+                label = labels.get((parent, n.name))
+                if label and len(label) <= EDGE_LABEL_MAX:
+                    text = mermaid_text(f"{_plain_bar(parent)} += {label}")
+                    lines.append(f'  {ids[parent]} -->|"{text}"| {ids[n.name]}')
+                else:
+                    lines.append(f"  {ids[parent]} --> {ids[n.name]}")
     return "\n".join(lines)
+
+
+def _plain_bar(name: str) -> str:
+    return name[0] + "\u0304" + name[1:]
+
+
+def _bar_text(m: re.Match) -> str:
+    sub = m.group(2) or ""
+    return m.group(1) + "\u0304" + (sub if sub.isdigit() or not sub else "_" + sub)
+
+
+def _plain(tex: str) -> str:
+    """A backward rule's TeX as plain Unicode for a mermaid edge: ``x^{T} \\bar{h}_{pre}`` -> ``xᵀ h̄_pre``."""
+    text = re.sub(r"\\bar\{(\w+)\}(?:_\{(\w+)\})?", _bar_text, tex)
+    text = re.sub(r"\\mathbb\{1\}", "1", text)
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", text)
+    text = re.sub(r"_\{(\d+)\}", r"\1", text)
+    text = re.sub(r"_\{(\w+)\}", r"_\1", text)
+    for a, b in (("^{T}", "ᵀ"), (r"\odot", "⊙"), (r"\left(", "("), (r"\right)", ")"), (r"\sigma", "σ"),
+                 (r"\tanh", "tanh"), (r"\exp", "exp"), (r"\cos", "cos"), (r"\sin", "sin"), (r"\sqrt", "√")):
+        text = text.replace(a, b)
+    return None if "\\" in text or "{" in text else " ".join(text.split())
 
 
 def _adjoint_values(g, name: str, shape: tuple[int, ...]) -> str | None:
