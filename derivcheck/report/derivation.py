@@ -133,7 +133,8 @@ def _chain_section(cm: CaseMath, result: CaseResult | None) -> str | None:
     text = chains_markdown(chains, names, "f")
     claims = []
     for j in range(len(cm.symbols)):
-        claims.extend("- " + line for line in _claim_lines(cm, result, 0, j, lambda c: _claim_tex_in_lets(cm, c)))
+        which = inline(r"\frac{df}{d" + symbol_latex(cm.symbols[j]) + "}")
+        claims.extend(f"- {which}: " + line for line in _claim_lines(cm, result, 0, j, lambda c: _claim_tex_in_lets(cm, c)))
     return text + ("\n\n" + "\n".join(claims) if claims else "")
 
 

@@ -208,7 +208,7 @@ def descent_markdown(
     >>> import sympy
     >>> w = sympy.Symbol("w", real=True)
     >>> text = descent_markdown(14 * (w - 2)**2, [w], sympy.Rational(1, 56), [0], 2)
-    >>> "| 2 | 3/2 | 1.5 | 7/2 | 14 | 1/2 |" in text
+    >>> "| 2 | 1.5 | 1.5 | 3.5 | 14 | 0.5 |" in text
     True
     """
     run = run_descent(f, symbols, rate, start, steps)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from derivcheck.cases.results import CaseResult, Status
 from derivcheck.model import Case
-from derivcheck.report.mathtext import code, exact_value, md_text, plain
+from derivcheck.report.mathtext import code, display, exact_value, md_text, plain
 from derivcheck.report.derivation import derivations_section, display_claims
-from derivcheck.report.sums import summed_form
+from derivcheck.report.sums import general_form_tex, summed_form
 from derivcheck.report.tensor import tensor_section
 from derivcheck.report.steps import kinks
 from derivcheck.report.verification import verification_section, wrong_claims_section
@@ -207,17 +207,22 @@ def case_section(
     if result.status in (Status.ERROR, Status.TIMEOUT):
         return "\n\n".join(parts)
     cm = case_math(case)
-    parts.append("### The problem\n\n" + problem_markdown(cm))
+    summed = summed_form(case)
+    problem = problem_markdown(cm)
+    if summed is not None:  # the sum as the case writes it, not its N terms multiplied out
+        written = display(general_form_tex(summed)) + f"\n\nsummed over the data points i = 1, …, N = {summed.n}."
+        problem = re.sub(r"```math\nf = .*?\n```", lambda _: written, problem, count=1, flags=re.DOTALL)
+    parts.append("### The problem\n\n" + problem)
     tensor_md = tensor_section(cm)
     if tensor_md:
         claims = display_claims(cm, result)
         parts.append("### The computational graph and the backward pass\n\n" + tensor_md
                      + ("\n\nClaims:\n\n" + claims if claims else ""))
-    else:
+    elif summed is None:  # a sum over data is explained through its general term instead
         graph_md = graph_section(cm)
         if graph_md:
             parts.append("### The computational graph\n\n" + graph_md)
-    if summed_form(case) is not None or not tensor_md:
+    if summed is not None or not tensor_md:
         parts.append("### Step-by-step derivation\n\n" + derivations_section(cm, result))
     title = "Gradient" if case.scalar else "Jacobian"
     if cm.hessian is not None:

@@ -49,7 +49,7 @@ def bar_tex(name: str) -> str:
     Examples
     --------
     >>> bar_tex("y_pred"), bar_tex("w[0,1]")
-    ('\\bar{y}_{pred}', '\\bar{w}_{0,1}')
+    ('\\\\bar{y}_{pred}', '\\\\bar{w}_{0,1}')
     """
     tex = symbol_latex(sympy.Symbol(name))
     base, sep, sub = tex.partition("_")
@@ -303,6 +303,13 @@ def exact_and_decimal_latex(value: sympy.Basic, names: Mapping[sympy.Symbol, str
 class _PlainPrinter(StrPrinter):
     """SymPy's str printer with Unicode operators and short names for step functions."""
 
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        terms = list(self._as_ordered_terms(expr, order=order))
+        terms = [t for t in terms if not _negative(t)] + [t for t in terms if _negative(t)]
+        if not terms or _negative(terms[0]):
+            return super()._print_Add(expr, order=order)
+        return super()._print_Add(sympy.Add(*terms, evaluate=False), order="none")
+
     def _print_Heaviside(self, expr: sympy.Heaviside) -> str:
         return "H(" + self._print(expr.args[0]) + ")"
 
@@ -317,6 +324,10 @@ class _PlainPrinter(StrPrinter):
 
     def _print_Exp1(self, expr: sympy.Basic) -> str:
         return "e"
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        dec = terminating(expr) if expr.q % 5 == 0 else None
+        return dec if dec is not None else super()._print_Rational(expr)
 
     def _print_Pi(self, expr: sympy.Basic) -> str:
         return "π"

@@ -348,7 +348,7 @@ def _lines(rules: Sequence[Backward]) -> list[str]:
 
 def _mermaid(nodes: Sequence[TensorNode], rules: Sequence[Backward]) -> str:
     ids = {n.name: f"t{i}" for i, n in enumerate(nodes)}
-    lines = ["flowchart LR"]
+    lines = ["flowchart TD"]  # a chain of layers with labelled edges outgrows a column left to right
     for n in nodes:
         shape = "×".join(map(str, n.shape)) if n.shape else "scalar"
         label = mermaid_text(f"{n.name} [{shape}]" + (f" = {n.text}" if n.text and len(n.text) <= 28 else ""))

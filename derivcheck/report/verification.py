@@ -294,6 +294,8 @@ def wrong_claims_section(cm: CaseMath, result: CaseResult) -> str | None:
                 f"  At point {row.point + 1} the claim gives {_number(claimed)}, the derivative is {value_text(value)}. "
                 f"What is wrong: {diagnose(entry.expr, correct)}."
             )
+            # The place for the wrong step beside the right one (the misapplied rule, from the
+            # mistake diagnosis): append its markdown to ``lines`` here, one entry at a time.
             parts.append("\n".join(lines))
     return "\n\n".join(parts)
 

@@ -189,7 +189,8 @@ def problem_markdown(cm: CaseMath) -> str:
         lines.append("- Function (outputs): " + ", ".join(code(f"f{i} = {t}") for i, t in enumerate(case.f_text)))
     lines.append("")
     formulas = []
-    for i, out in enumerate(case.outputs[:6]):
+    written = cm.outputs if cm.lets and len(cm.outputs) == len(case.outputs) else case.outputs  # in the lets' names
+    for i, out in enumerate(written[:6]):
         tex = _expr_tex(out)
         if tex is not None:
             formulas.append(f"{cm.out_tex(i)} = {tex}")

@@ -371,7 +371,7 @@ def test_golden_tensor_section(tmp_path):
         "the tensor section changed; if on purpose, rerun with DERIVCHECK_UPDATE_GOLDEN=1 and review the diff"
     )
     assert "h_pre [3×3] = x@w1" in text and "w1 [2×3]" in text
-    assert '-->|"w̄1 += xᵀ h̄_pre"|' in text  # edges carry the local rule in matrix form
+    assert "-->|\"w̄1 += xᵀ h̄_pre\"|" in text  # edges carry the local rule in matrix form
     assert r"\bar{w}_{2} &= h^{T} \bar{y}_{pred}" in text and r"\bar{h} &= \bar{y}_{pred} w_{2}^{T}" in text
     assert r"\bar{h}_{pre} &= \bar{h} \odot \mathbb{1}[h_{pre} > 0]" in text
     # dL/dW1 at point 1, in W1's shape; torch's autograd gives the same numbers (verification table)
