@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sympy
 
 from derivcheck.report.mathtext import display, inline, latex, paren
-from derivcheck.report.steps import CHAIN, TITLES, derive, tidy
+from derivcheck.report.steps import CHAIN, CONSTANT, TITLES, VARIABLE, derive, tidy
 
 #: more paths than this from one variable to the output: the chain is not written path by path
 MAX_PATHS = 4
@@ -30,7 +30,7 @@ class Local:
     child: sympy.Symbol
     parent: sympy.Symbol
     expr: sympy.Expr
-    rule: str
+    rule: str  # the rules used, in order of first use, joined by ", "
     substitution: tuple[tuple[sympy.Symbol, sympy.Expr], ...] = ()
     factors: tuple[sympy.Expr, ...] = ()  # the chain rule's outer and inner derivatives
 
@@ -108,13 +108,15 @@ def chain(
 
 
 def _local(expr: sympy.Expr, child: sympy.Symbol, parent: sympy.Symbol) -> Local:
-    step = derive(expr, parent).root
+    d = derive(expr, parent)
+    step = d.root
     value = tidy(sympy.diff(expr, parent))
+    rules = [r for r in d.rules if r not in (CONSTANT, VARIABLE)] or [step.rule]
     if step.rule != CHAIN or len(step.substitution) != 1:
-        return Local(child, parent, value, step.rule)
+        return Local(child, parent, value, ", ".join(rules))
     back = dict(step.substitution)
     outer, inner = step.children[0].result.xreplace(back), step.children[1].result
-    return Local(child, parent, value, step.rule, step.substitution, (tidy(outer), inner))
+    return Local(child, parent, value, CHAIN, step.substitution, (tidy(outer), inner))
 
 
 def _substitute(expr: sympy.Expr, defs: Mapping[sympy.Symbol, sympy.Expr], out: sympy.Symbol) -> sympy.Expr:
@@ -141,7 +143,9 @@ def local_lines(chains: Sequence[Chain], names: Mapping[sympy.Symbol, str]) -> l
             seen.setdefault(key, local)
     lines = []
     for local in seen.values():
-        rule = TITLES[local.rule].lower()
+        names_ = [TITLES[r].lower().removesuffix(" rule") for r in local.rule.split(", ")]
+        rule = (" and ".join(names_) if len(names_) <= 2 else ", ".join(names_[:-1]) + " and " + names_[-1])
+        rule += " rules" if len(names_) > 1 else (" rule" if TITLES[local.rule.split(", ")[0]].endswith("rule") else "")
         if local.substitution:
             rule += " with " + ", ".join(inline(f"{latex(u, names)} = {latex(g, names)}") for u, g in local.substitution)
         tex = partial_tex(names[local.child], names[local.parent]) + " = "

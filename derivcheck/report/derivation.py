@@ -150,10 +150,11 @@ def _rules_section(cm: CaseMath, result: CaseResult | None) -> str:
         op = (r"\frac{\partial " if d.partial else r"\frac{d") + cm.out_tex(i) + (
             r"}{\partial " if d.partial else "}{d") + symbol_latex(var) + "}"
         claims = _claim_lines(cm, result, i, j, lambda c: latex(c.expr) if len(latex(c.expr)) < 300 else None)
-        body = derivation_markdown(d, max_lines=DERIVATION_LINES)
-        if len(body) > MAX_DERIVATION_CHARS:  # long expressions: the outer rules only
+        room = 1 if len(chosen) > 1 else 2  # a single derivative may take the room of two
+        body = derivation_markdown(d, max_lines=room * DERIVATION_LINES)
+        if len(body) > room * MAX_DERIVATION_CHARS:  # long expressions: the outer rules only
             body = derivation_markdown(d, max_lines=4)
-        if len(body) > MAX_DERIVATION_CHARS:
+        if len(body) > room * MAX_DERIVATION_CHARS:
             body = f"The derivation applies {', '.join(d.rules)}; its expressions are too long to write out here."
         parts.append(f"#### {inline(op)}\n\n" + body
                      + ("\n\n" + "\n\n".join(claims) if claims else ""))
