@@ -429,7 +429,7 @@ def _directional_table(cm: CaseMath, k: int, steepest: object | None) -> str:
         (f"At point {k + 1} ({md_text(point_text(case, k))}): ∇f = ({', '.join(value_text(g) for g in grad)}), "
          f"‖∇f‖ = {value_text(norm)}."),
         "",
-        "| direction | u | D_u f = ∇f · u | cos θ | θ (degrees) |",
+        "| direction | u | D_u f = ∇f · u | cos ∠(u, ∇f) | ∠(u, ∇f) in degrees |",
         "| --- | --- | --- | --- | --- |",
     ]
     zero = sympy.sympify(norm2).is_zero
@@ -462,8 +462,8 @@ def _directional_table(cm: CaseMath, k: int, steepest: object | None) -> str:
     else:
         lines.append(
             f"The largest D_u f in the table is {best[1]:.6g}, along {best[0]}: the maximum over all unit "
-            f"vectors is ‖∇f‖ = {value_text(norm)} (cos θ = 1), reached along the gradient; against the "
-            "gradient D_u f = -‖∇f‖, and across it (θ = 90°) D_u f = 0."
+            f"vectors is ‖∇f‖ = {value_text(norm)} (angle 0), reached along the gradient; against the "
+            "gradient D_u f = -‖∇f‖, and across it (at 90°) D_u f = 0."
         )
     if steepest is not None:
         lines.append(
