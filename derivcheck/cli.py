@@ -34,12 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(run)
     run.add_argument("--json", metavar="FILE", type=Path, help="write every result as JSON to FILE")
     run.add_argument("-v", "--verbose", action="store_true", help="print every compared entry")
-    run.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
-                     help="run N cases at once, in worker processes (0: one per CPU; default 1); "
-                          "the output order does not change")
-    run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
-                     help=f"stop a case after SECONDS and report it as timed out (default {_default_timeout():g}; "
-                          "0: no limit, and with -j 1 cases run in this process)")
+    _add_jobs(run)
     run.add_argument("--no-progress", action="store_true",
                      help="no progress bar (there is none anyway when stderr is not a terminal or NO_COLOR is set)")
 
@@ -49,8 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write a markdown worked-solution report")
     _add_selection(report)
     report.add_argument("-o", "--output", metavar="FILE", type=Path, default=Path("report.md"),
-                        help="the markdown file to write (assets go in a folder beside it)")
+                        help="the markdown file to write (assets go in a folder beside it); "
+                             "a name ending in .html writes the HTML page only")
+    report.add_argument("--html", action="store_true",
+                        help="also write FILE.html, a page that renders offline (KaTeX and mermaid beside it)")
+    _add_jobs(report)
     return parser
+
+
+def _add_jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
+                        help="run N cases at once, in worker processes (0: one per CPU; default 1); "
+                             "the output order does not change")
+    parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                        help=f"stop a case after SECONDS and report it as timed out (default {_default_timeout():g}; "
+                             "0: no limit, and with -j 1 cases run in this process)")
 
 
 def _default_timeout() -> float:
@@ -189,15 +197,37 @@ def exit_code(results: Sequence[CaseResult]) -> int:
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
     from derivcheck.cases.results import error_result
-    from derivcheck.cases.run import run_case
+    from derivcheck.cases.workers import DEFAULT_TIMEOUT, Pool, WorkerStartError
+
+    html = args.html or args.output.suffix.lower() in (".html", ".htm")
+    if html:
+        from derivcheck.report.html import AssetsMissing, node_modules
+
+        try:
+            node_modules()  # before any case runs: a missing library is a one-line error, not a late one
+        except AssetsMissing as exc:
+            print(f"derivcheck: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    jobs = args.jobs or os.cpu_count() or 1
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else (args.timeout or None)
+    try:
+        with Pool(jobs=jobs, timeout=timeout) as pool:
+            cases, errors = _load(args)
+            results = list(pool.run(cases))
+    except WorkerStartError as exc:
+        print(f"derivcheck: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     from derivcheck.report.document import write_report
 
-    cases, errors = _load(args)
-    results = [run_case(case) for case in cases]
-    write_report(cases, results, args.output)
+    try:
+        written = write_report(cases, results, args.output, html=args.html)
+    except OSError as exc:
+        print(f"derivcheck: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
     for error in errors:
         print(f"ERROR {error}", file=out)
-    print(f"wrote {args.output} ({len(results)} cases)", file=out)
+    also = f" and {written.with_suffix('.html')}" if args.html and written.suffix == ".md" else ""
+    print(f"wrote {written}{also} ({len(results)} cases)", file=out)
     return exit_code(results + [error_result(e) for e in errors])
 
 

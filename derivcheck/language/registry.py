@@ -134,7 +134,7 @@ def _unary(name: str, node: type, family: str, torch_name: str, numpy_fn: Callab
 
 
 _KINK_RELU = ("relu'(u) = H(u): 1 for u > 0, 0 for u < 0; relu'(0) taken as 0, as torch does; "
-              "not differentiable there (SymPy's H(0) is 1/2)")
+              "not differentiable there")
 _KINK_ABS = ("|u|' = sign(u): 1 for u > 0, -1 for u < 0; |u|'(0) taken as sign(0) = 0, as torch does; "
              "not differentiable there")
 _KINK_MAX = ("∂max(a, b)/∂a = H(a - b): 1 where a > b, 0 where a < b; at a tie H(0) = 1/2 splits the "

@@ -208,7 +208,7 @@ def descent_markdown(
     >>> import sympy
     >>> w = sympy.Symbol("w", real=True)
     >>> text = descent_markdown(14 * (w - 2)**2, [w], sympy.Rational(1, 56), [0], 2)
-    >>> "| 2 | 3/2 | 1.5 | 7/2 | 14 | 1/2 |" in text
+    >>> "| 2 | 1.5 | 1.5 | 3.5 | 14 | 0.5 |" in text
     True
     """
     run = run_descent(f, symbols, rate, start, steps)
@@ -232,7 +232,8 @@ def descent_markdown(
             "For a quadratic, each step multiplies the distance to the minimiser by the same factor "
             f"1 - η f'' = {value_text(run.ratio)} (η the rate):\n\n" + display(formula)
         )
-    header = "| n | w_n (exact) | w_n (float64) | f(w_n) | ‖∇f(w_n)‖ | distance to minimiser |"
+    v = run.symbols[0].name if len(run.symbols) == 1 else "(" + ", ".join(s.name for s in run.symbols) + ")"
+    header = f"| n | {v}_n (exact) | {v}_n (float64) | f({v}_n) | ‖∇f({v}_n)‖ | distance to minimiser |"
     lines = [header, "| --- | --- | --- | --- | --- | --- |"]
     for it in run.iterates:
         exact = ", ".join(value_text(v) for v in it.exact)

@@ -20,19 +20,44 @@ from pathlib import Path
 
 from derivcheck.cases.results import CaseResult, Status
 from derivcheck.model import Case
-from derivcheck.report.mathtext import code, exact_value, md_text, plain
+from derivcheck.report.derivation import derivations_section, display_claims
+from derivcheck.report.mathtext import code, display, exact_value, md_text, plain
 from derivcheck.report.steps import kinks
+from derivcheck.report.sums import general_form_tex, summed_form
+from derivcheck.report.tensor import tensor_section
 from derivcheck.report.verification import verification_section, wrong_claims_section
 from derivcheck.report.worked import (
     CaseMath,
     case_math,
-    derivations_section,
     derivatives_section,
     descent_section,
     directional_section,
     graph_section,
     problem_markdown,
 )
+
+HOW_TO_READ = """## How to read this report
+
+- **The problem** states the function as the case file writes it, its named intermediates (`let`),
+  data and points. Numbers are shown as written (2.1, not 21/10).
+- **The computational graph** (small cases) has the forward value on each node and the local
+  partial derivative ∂child/∂parent on each edge. The backward pass then gives each node's
+  *adjoint* $`\\bar{u} = df/du`$ (a total derivative), output first: a node's adjoint is the sum over
+  its children c of $`\\bar{c}\\,\\partial c/\\partial u`$. An input reached along several paths sums them.
+- Cases over arrays get a **tensor-level graph** instead: one node per array with its shape, and
+  the backward pass in matrix form (for C = A B: Ā = C̄ Bᵀ and B̄ = Aᵀ C̄; ⊙ multiplies entry
+  by entry; 1[z > 0] is relu's mask). Gradients are shown in the shape of their variable.
+- **Step-by-step derivation** keeps the case's structure: the chain rule through the named
+  intermediates (local derivatives, then their products along each path); a sum over data
+  points is differentiated through its general term once. Each derivative ends in a short form
+  with the author's claim beside it: ✓ agrees, ✗ wrong.
+- At a **kink** (relu, abs, max, min exactly at the switch) the derivative does not exist; the
+  graph uses torch's choice (relu'(0) = 0, |x|'(0) = 0, a tie of max/min split evenly), and the
+  verification compares one-sided derivatives.
+- **Verification** says in one line whether exact (SymPy), autograd (torch) and numeric (finite
+  differences with an error estimate) agree; every entry is in the folded table beneath.
+- Symbols: ∇f is the gradient, J the Jacobian, ∇²f the Hessian, H(u) the step function
+  (1 for u > 0, 0 for u < 0), u a unit direction with direction cosines cos α, cos β, …."""
 
 #: the plots of one variable are drawn at this many points at most
 TANGENT_POINTS = 3
@@ -69,7 +94,8 @@ def _inside(folder: Path, path: Path) -> Path:
 
 
 def write_report(
-    cases: Sequence[Case], results: Sequence[CaseResult], out_path: Path, *, plots: bool = True
+    cases: Sequence[Case], results: Sequence[CaseResult], out_path: Path, *, plots: bool = True,
+    html: bool = False,
 ) -> Path:
     """Write the markdown report of ``cases`` and their ``results`` to ``out_path``.
 
@@ -83,6 +109,9 @@ def write_report(
         The markdown file; images go in ``assets_dir(out_path)``.
     plots : bool
         Draw the PNG plots (the slow part); without them the report has no Plots sections.
+    html : bool
+        Also write ``out_path`` with the suffix ``.html``: a page that renders the report offline
+        (:mod:`derivcheck.report.html`). An ``out_path`` ending in ``.html`` writes only the page.
 
     Returns
     -------
@@ -104,8 +133,17 @@ def write_report(
     sections = []
     for case, result, name in zip(cases, results, names):
         sections.append(case_section(case, result, assets, name, link_base=assets.name, plots=plots))
-    text = "# derivcheck report\n\n" + summary_table(cases, results) + "\n\n" + "\n\n".join(sections) + "\n"
+    text = ("# derivcheck report\n\n" + summary_table(cases, results) + "\n\n" + HOW_TO_READ + "\n\n"
+            + "\n\n".join(sections) + "\n")
+    if out_path.suffix.lower() in (".html", ".htm"):
+        from derivcheck.report.html import write_html
+
+        return write_html(text, out_path, assets)
     _write_text(out_path, text)
+    if html:
+        from derivcheck.report.html import write_html
+
+        write_html(text, out_path.with_suffix(".html"), assets)
     return out_path
 
 
@@ -166,18 +204,31 @@ def case_section(
     if result.message:
         head.append("\n" + md_text(result.message))
     parts = ["\n".join(head)]
-    if result.status is Status.ERROR:
+    if result.status in (Status.ERROR, Status.TIMEOUT):
         return "\n\n".join(parts)
     cm = case_math(case)
-    parts.append("### The problem\n\n" + problem_markdown(cm))
-    graph_md = graph_section(cm)
-    if graph_md:
-        parts.append("### The computational graph\n\n" + graph_md)
-    parts.append("### Step-by-step derivation\n\n" + derivations_section(cm))
+    summed = summed_form(case)
+    problem = problem_markdown(cm)
+    if summed is not None:  # the sum as the case writes it, not its N terms multiplied out
+        written = display(general_form_tex(summed)) + f"\n\nsummed over the data points i = 1, …, N = {summed.n}."
+        problem = re.sub(r"```math\nf = .*?\n```", lambda _: written, problem, count=1, flags=re.DOTALL)
+    parts.append("### The problem\n\n" + problem)
+    tensor_md = tensor_section(cm)
+    if tensor_md:
+        claims = display_claims(cm, result)
+        parts.append("### The computational graph and the backward pass\n\n" + tensor_md
+                     + ("\n\nClaims:\n\n" + claims if claims else ""))
+    elif summed is None:  # a sum over data is explained through its general term instead
+        graph_md = graph_section(cm)
+        if graph_md:
+            parts.append("### The computational graph\n\n" + graph_md)
+    if summed is not None or not tensor_md:
+        parts.append("### Step-by-step derivation\n\n" + derivations_section(cm, result))
     title = "Gradient" if case.scalar else "Jacobian"
     if cm.hessian is not None:
         title += " and Hessian"
-    parts.append(f"### {title}\n\n" + derivatives_section(cm))
+    if not tensor_md or cm.hessian is not None:  # the tensor view already gives each gradient in its shape
+        parts.append(f"### {title}\n\n" + derivatives_section(cm))
     directional = directional_section(cm, result.steepest)
     if directional:
         parts.append("### Directional derivatives\n\n" + directional)

@@ -22,6 +22,7 @@ from sympy import Function, Heaviside
 
 from derivcheck.language.functions import relu
 from derivcheck.report.mathtext import (
+    bar_tex,
     inline,
     latex,
     mermaid_text,
@@ -34,7 +35,11 @@ from derivcheck.report.mathtext import (
 INPUT, INTERMEDIATE, OUTPUT = "input", "intermediate", "output"
 
 #: Longest local-partial text written on a mermaid edge; longer ones show only the value.
-EDGE_TEXT_MAX = 32
+EDGE_TEXT_MAX = 24
+#: inputs with at least this many paths to the output get their sum over paths written out
+PATH_SUM_FROM = 3
+#: graphs at least this many nodes deep are drawn top-down
+DEEP = 5
 #: Most paths listed one by one for an input that reaches the output more than once.
 PATHS_SHOWN = 6
 
@@ -59,6 +64,7 @@ class Edge:
     child: str
     partial: sympy.Expr  # in terms of node symbols
     value: sympy.Expr
+    kink: bool = False  # the local derivative does not exist here; ``value`` is torch's choice
 
 
 @dataclass(frozen=True)
@@ -273,8 +279,11 @@ class _Builder:
             nodes.append(Node(symbol.name, symbol, local, tuple(p.name for p in parents), values[symbol], kind))
             for p in parents:
                 partial = local_partial(local, p)
-                value = _settle(partial.subs({q: values[q] for q in parents}))
-                edges.append(Edge(p.name, symbol.name, partial, value))
+                at = {q: values[q] for q in parents}
+                value = _settle(partial.subs(at))
+                steps = partial.atoms(Heaviside, sympy.sign, sympy.DiracDelta)
+                kink = any(sympy.sympify(a.args[0]).xreplace(at) == 0 for a in steps)
+                edges.append(Edge(p.name, symbol.name, partial, value, kink))
         return Graph(tuple(nodes), tuple(edges), self.out.name, self._backward(nodes, edges))
 
     def _backward(self, nodes: list[Node], edges: list[Edge]) -> tuple[Adjoint, ...]:
@@ -324,7 +333,7 @@ def mermaid(g: Graph) -> str:
       n1 -->|"∂f/∂y = x = 2"| n2
     """
     ids = {node.name: f"n{i}" for i, node in enumerate(g.nodes)}
-    lines = ["flowchart LR"]
+    lines = [f"flowchart {direction(g)}"]
     for node in g.nodes:
         value = mermaid_text(number_text(node.value))
         if node.kind == INPUT:
@@ -340,8 +349,20 @@ def mermaid(g: Graph) -> str:
         head = f"∂{e.child}/∂{e.parent}"
         value = number_text(e.value)
         label = f"{head} = {text} = {value}" if len(text) <= EDGE_TEXT_MAX and text != value else f"{head} = {value}"
+        if e.kink:
+            label = f"{head}: none at the kink (torch uses {value})"
         lines.append(f'  {ids[e.parent]} -->|"{mermaid_text(label)}"| {ids[e.child]}')
     return "\n".join(lines)
+
+
+def direction(g: Graph) -> str:
+    """``LR`` for shallow graphs; ``TD`` for long chains, which left to right outgrow a page column."""
+    level: dict[str, int] = {}
+    for node in g.nodes:  # topological order
+        level[node.name] = 1 + max((level[p] for p in node.parents), default=-1)
+    depth = max(level.values(), default=0) + 1
+    breadth = max((list(level.values()).count(k) for k in set(level.values())), default=1)
+    return "TD" if depth >= DEEP and breadth <= 4 else "LR"
 
 
 def _name_tex(name: str) -> str:
@@ -374,30 +395,40 @@ def forward_markdown(g: Graph) -> str:
     return "\n".join(lines)
 
 
+def _bar(name: str) -> str:
+    """The adjoint of a node, d out / d node, written with a bar: ``\\bar{u}``."""
+    return bar_tex(name)
+
+
 def backward_markdown(g: Graph) -> str:
     """The backward pass line by line, in reverse topological order, with sums over paths.
+
+    Each node's adjoint ``ū = d out / d u`` (a total derivative) is the sum over its children c of
+    ``c̄ · ∂c/∂u`` (a local partial).
 
     Examples
     --------
     >>> import sympy
     >>> x = sympy.Symbol("x", real=True)
-    >>> print(backward_markdown(graph([], x**2, [x], {x: 3})).splitlines()[0])
-    1. $`\\frac{\\partial f}{\\partial f} = 1`$ (the output)
+    >>> print(backward_markdown(graph([], x**2, [x], {x: 3})).splitlines()[1])
+    2. $`\\bar{x} = \\bar{f}\\,\\frac{\\partial f}{\\partial x} = 1 \\cdot 6 = 6`$
     """
     out = g.output
     lines = []
     for i, line in enumerate(g.backward, start=1):
         if line.node == out:
-            lines.append(f"{i}. " + inline(_d(out, out) + " = 1") + " (the output)")
+            lines.append(f"{i}. " + inline(_bar(out) + " = 1") + " (the output)")
             continue
         if not line.terms:
-            lines.append(f"{i}. " + inline(_d(out, line.node) + " = 0") + " (does not reach the output)")
+            lines.append(f"{i}. " + inline(_bar(line.node) + " = 0") + " (does not reach the output)")
             continue
-        symbolic = " + ".join(f"{_d(out, c)} \\cdot {_d(c, line.node)}" for c, _, _ in line.terms)
+        symbolic = " + ".join(f"{_bar(c)}\\,{_d(c, line.node)}" for c, _, _ in line.terms)
         numeric = " + ".join(
             f"{_num_paren(a)} \\cdot {_num_paren(v)}" for _, a, v in line.terms
         )
-        text = f"{i}. " + inline(f"{_d(out, line.node)} = {symbolic} = {numeric} = {number_latex(line.value)}")
+        text = f"{i}. " + inline(f"{_bar(line.node)} = {symbolic} = {numeric} = {number_latex(line.value)}")
+        if any(e.kink for e in g.edges if e.parent == line.node):
+            text += " — at a kink, with torch's choice of the local derivative (none exists)"
         if line.paths > 1:
             text += f" — {line.node} reaches {out} along {line.paths} paths"
         lines.append(text)
@@ -418,7 +449,7 @@ def _path_sums(g: Graph) -> list[str]:
         if node.kind != INPUT:
             continue
         paths = g.paths(node.name)
-        if len(paths) < 2:
+        if len(paths) < PATH_SUM_FROM:
             continue
         shown = paths[:PATHS_SHOWN]
         terms = []
@@ -430,7 +461,7 @@ def _path_sums(g: Graph) -> list[str]:
         out.append("")
         out.append(
             f"Sum over the {len(paths)} paths from {node.name} to {g.output} ({listing}): "
-            + inline(f"{_d(g.output, node.name)} = " + " + ".join(terms) + more + f" = {number_latex(g.adjoint(node.name))}")
+            + inline(f"{_bar(node.name)} = " + " + ".join(terms) + more + f" = {number_latex(g.adjoint(node.name))}")
         )
     return out
 
@@ -439,8 +470,6 @@ def graph_markdown(g: Graph) -> str:
     """Mermaid flowchart, forward pass and backward pass, ready for a report section."""
     parts = [
         "```mermaid\n" + mermaid(g) + "\n```",
-        "Forward pass:\n\n" + forward_markdown(g),
-        "Backward pass (adjoints in reverse order; each is the sum over the node's children of "
-        "the child's adjoint times the local partial):\n\n" + backward_markdown(g),
+        "Backward pass (adjoints, output first):\n\n" + backward_markdown(g),
     ]
     return "\n\n".join(parts)

@@ -45,6 +45,21 @@ def symbol_latex(symbol: sympy.Symbol) -> str:
     return f"{base}_{{{index}}}"
 
 
+def bar_tex(name: str) -> str:
+    """The adjoint of a named node: ``\\bar{u}``, ``\\bar{h}_{pre}`` (the bar on the letter, not the index).
+
+    Examples
+    --------
+    >>> bar_tex("y_pred"), bar_tex("w[0,1]")
+    ('\\\\bar{y}_{pred}', '\\\\bar{w}_{0,1}')
+    """
+    tex = symbol_latex(sympy.Symbol(name))
+    base, sep, sub = tex.partition("_")
+    if sep and base and "{" not in base and "^" not in base:
+        return r"\bar{" + base + "}_" + sub
+    return r"\bar{" + tex + "}"
+
+
 def symbol_names(*exprs: sympy.Basic) -> dict[sympy.Symbol, str]:
     """The ``symbol_names`` mapping for :func:`sympy.latex` covering every symbol in ``exprs``."""
     names: dict[sympy.Symbol, str] = {}
@@ -75,7 +90,7 @@ def latex(expr: sympy.Basic, names: Mapping[sympy.Symbol, str] | None = None) ->
     mapping = symbol_names(expr)
     if names:
         mapping.update(names)
-    return _Latex({"symbol_names": mapping, "ln_notation": True}).doprint(sympy.sympify(expr))
+    return _Latex({"symbol_names": mapping, "ln_notation": True, "fold_func_brackets": True}).doprint(sympy.sympify(expr))
 
 
 class _Latex(LatexPrinter):
@@ -92,6 +107,27 @@ class _Latex(LatexPrinter):
     def _named(self, name: str, expr: sympy.Expr, exp: str | None) -> str:
         tex = name + r"\left(" + self._print(expr.args[0]) + r"\right)"
         return tex if exp is None else r"\left(" + tex + r"\right)^{" + exp + "}"
+
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        """Terms with a plus sign first: ``y_{i} - \\hat{y}_{i}``, as a teacher writes it, not ``-\\hat{y}_{i} + y_{i}``."""
+        terms = list(self._as_ordered_terms(expr, order=order))
+        terms = [t for t in terms if not _negative(t)] + [t for t in terms if _negative(t)]
+        if not terms or _negative(terms[0]):
+            return super()._print_Add(expr, order=order)
+        return super()._print_Add(sympy.Add(*terms, evaluate=False), order="none")
+
+    def _needs_function_brackets(self, expr: sympy.Basic) -> bool:
+        """``\\sin x`` for one symbol; ``\\sin\\left(x y\\right)`` for anything longer."""
+        return not (isinstance(expr, sympy.Symbol) or (expr.is_Number and expr >= 0))
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        """Decimal data stays decimal (2.1, 7.8); halves and quarters stay fractions."""
+        dec = terminating(expr) if expr.q % 5 == 0 else None
+        return dec if dec is not None else super()._print_Rational(expr)
+
+
+def _negative(term: sympy.Expr) -> bool:
+    return bool(term.could_extract_minus_sign())
 
 
 def paren(expr: sympy.Basic, names: Mapping[sympy.Symbol, str] | None = None) -> str:
@@ -162,7 +198,40 @@ def decimal(value: sympy.Basic, digits: int = DIGITS) -> str:
 def is_short_exact(value: sympy.Basic, max_chars: int = 12) -> bool:
     """Whether a number is an integer or a fraction short enough to show exactly."""
     v = sympy.sympify(value)
-    return bool(v.is_Rational) and len(str(v)) <= max_chars
+    return bool(v.is_Rational) and (len(str(v)) <= max_chars or terminating(v) is not None)
+
+
+def terminating(value: sympy.Basic, max_digits: int = 10) -> str | None:
+    """A rational with a short terminating decimal written as that decimal (``21/10`` -> ``2.1``).
+
+    Data and points are read from decimals, so they are shown as written; a fraction such as 1/3
+    that has no short decimal gives None.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> terminating(sympy.Rational(21, 10)), terminating(sympy.Rational(1, 3)), terminating(sympy.Integer(5))
+    ('2.1', None, None)
+    """
+    v = sympy.sympify(value)
+    if not v.is_Rational or v.is_Integer:
+        return None
+    q = int(v.q)
+    twos = fives = 0
+    while q % 2 == 0:
+        q //= 2
+        twos += 1
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    if q != 1:
+        return None
+    places = max(twos, fives)
+    text = f"{abs(int(v.p)) * 10**places // int(v.q)}".rjust(places + 1, "0")
+    text = (text[:-places] + "." + text[-places:]).rstrip("0").rstrip(".")
+    if len(text.replace(".", "").lstrip("0")) > max_digits:
+        return None
+    return ("-" if v < 0 else "") + text
 
 
 def number_latex(value: sympy.Basic) -> str:
@@ -171,12 +240,16 @@ def number_latex(value: sympy.Basic) -> str:
     Examples
     --------
     >>> import sympy
+    >>> number_latex(sympy.Rational(-2, 3))
+    '- \\\\frac{2}{3}'
     >>> number_latex(sympy.Rational(-3, 4))
-    '- \\\\frac{3}{4}'
+    '-0.75'
     >>> number_latex(sympy.cos(1))
     '0.540302'
     """
     v = sympy.sympify(value)
+    if (dec := terminating(v)) is not None:
+        return dec
     if is_short_exact(v):
         return sympy.latex(v)
     if not is_finite_real(v):
@@ -187,6 +260,8 @@ def number_latex(value: sympy.Basic) -> str:
 def number_text(value: sympy.Basic) -> str:
     """Plain text for a numeric value: ``3/4``, ``-2`` or ``0.540302``."""
     v = sympy.sympify(value)
+    if (dec := terminating(v)) is not None:
+        return dec
     if is_short_exact(v):
         return str(v)
     return decimal(v)
@@ -198,6 +273,13 @@ def number_text(value: sympy.Basic) -> str:
 
 class _PlainPrinter(StrPrinter):
     """SymPy's str printer with Unicode operators and short names for step functions."""
+
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        terms = list(self._as_ordered_terms(expr, order=order))
+        terms = [t for t in terms if not _negative(t)] + [t for t in terms if _negative(t)]
+        if not terms or _negative(terms[0]):
+            return super()._print_Add(expr, order=order)
+        return super()._print_Add(sympy.Add(*terms, evaluate=False), order="none")
 
     def _print_Heaviside(self, expr: sympy.Heaviside) -> str:
         return "H(" + self._print(expr.args[0]) + ")"
@@ -213,6 +295,10 @@ class _PlainPrinter(StrPrinter):
 
     def _print_Exp1(self, expr: sympy.Basic) -> str:
         return "e"
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        dec = terminating(expr) if expr.q % 5 == 0 else None
+        return dec if dec is not None else super()._print_Rational(expr)
 
     def _print_Pi(self, expr: sympy.Basic) -> str:
         return "π"
@@ -310,6 +396,8 @@ def value_text(value: sympy.Expr, width: int = 24) -> str:
     '2·sqrt(5) ≈ 4.47214'
     """
     value = sympy.sympify(value)
+    if (dec := terminating(value)) is not None:
+        return dec
     if is_short_exact(value):
         return str(value)
     if value.is_Float or not value.is_number:
@@ -321,6 +409,8 @@ def value_text(value: sympy.Expr, width: int = 24) -> str:
 def value_tex(value: sympy.Expr) -> str:
     """LaTeX for a value in a matrix: exact when short, else a 6-digit decimal."""
     value = sympy.sympify(value)
+    if value is sympy.nan:
+        return r"\text{none}"  # a derivative that does not exist (a kink)
     if is_short_exact(value) or value.is_Float:
         return number_latex(value)
     tex = latex(value)

@@ -11,6 +11,7 @@ import sympy
 from derivcheck.report.mathtext import display, inline, latex, paren, symbol_latex
 from derivcheck.report.steps import (
     CHAIN,
+    CONSTANT,
     CONSTANT_MULTIPLE,
     EXP_LOG,
     POWER,
@@ -19,6 +20,7 @@ from derivcheck.report.steps import (
     SIMPLIFY,
     SUM,
     TITLES,
+    VARIABLE,
     Derivation,
     Step,
 )
@@ -122,6 +124,8 @@ class _Renderer:
             line += f" — *{step.note}*"
         lines = [line]
         for child in step.children:
+            if child.rule in (VARIABLE, CONSTANT) and not child.note:
+                continue  # d/dx x = 1 and d/dx c = 0: shown in the parent's result, not a line each
             lines.extend(self.render(child, depth + 1))
         return lines
 

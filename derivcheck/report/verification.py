@@ -18,7 +18,7 @@ from derivcheck.report.worked import CaseMath
 from derivcheck.verdict import Row, Source, Verdict
 
 #: most rows in one verification table (rows that did not pass are always kept)
-MAX_ROWS = 40
+MAX_ROWS = 4
 #: most wrong entries described per claim
 MAX_WRONG_ENTRIES = 3
 
@@ -31,14 +31,14 @@ _QUANTITY_TITLE = {
 
 
 
-def _number(value: float | None, digits: int = 12) -> str:
+def _number(value: float | None, digits: int = 10) -> str:
     return fmt_number(value, digits, missing="—")
 
 def _exact(row: Row) -> str:
-    """The exact value to 20 significant digits (the exact engine keeps 34)."""
+    """The exact value to 15 significant digits (the exact engine keeps 34)."""
     if row.exact_text:
         try:
-            text = f"{Decimal(row.exact_text):.20g}"
+            text = f"{Decimal(row.exact_text):.15g}"
         except InvalidOperation:
             return _number(row.exact, 15)
         mantissa, e, exponent = text.lower().partition("e")
@@ -60,27 +60,42 @@ def _verdict_text(row: Row) -> str:
 
 
 def verification_section(result: CaseResult, case: Case | None = None) -> str:
-    """Tables of the runner's rows: one per quantity, then the products side by side."""
+    """One line of outcome, then the tables of the runner's rows folded in ``<details>``."""
     if not result.rows:
         return md_text(result.message or "No rows were compared.")
+    rows = result.rows
+    bad = [r for r in rows if r.verdict is not Verdict.PASS]
+    points = len({r.point for r in rows})
+    worst = max(rows, key=lambda r: r.badness)
+    if not bad:
+        summary = (f"All {len(rows)} entries agree at {points} point(s): exact, autograd, numeric "
+                   f"(largest error {_number(worst.error, 2)}, tolerance {_number(worst.tolerance, 2)}).")
+    else:
+        kinds = sorted({r.verdict.value for r in bad})
+        summary = f"{len(bad)} of {len(rows)} compared entries did not pass ({', '.join(kinds)}); they are listed first."
     parts = []
     for quantity in (Quantity.JACOBIAN, Quantity.HESSIAN, Quantity.DIRECTIONAL):
-        rows = [r for r in result.rows if r.quantity is quantity]
-        if rows:
-            parts.append(f"**{_QUANTITY_TITLE[quantity]}**\n\n" + _rows_table(rows))
+        chosen = [r for r in rows if r.quantity is quantity]
+        if chosen:
+            parts.append(f"**{_QUANTITY_TITLE[quantity]}**
+
+" + _rows_table(chosen))
     known = (*_QUANTITY_TITLE, Quantity.JVP, Quantity.VJP)
-    others = [r for r in result.rows if r.quantity not in known]  # Leibniz, graph nodes, det, curl, ...
+    others = [r for r in rows if r.quantity not in known]  # Leibniz, graph nodes, det, curl, ...
     if others:
-        parts.append("**Other derivatives claimed or asked**\n\n" + _rows_table(others))
-    products = products_table(
-        result.rows, case.tangents if case else (), case.cotangents if case else ()
-    )
+        parts.append("**Other derivatives claimed or asked**
+
+" + _rows_table(others))
+    products = products_table(rows, case.tangents if case else (), case.cotangents if case else ())
     if products:
         parts.append(products)
-    notes = sorted({r.note for r in result.rows if r.note and r.verdict is not Verdict.PASS})
+    notes = sorted({r.note for r in rows if r.note and r.verdict is not Verdict.PASS})
     if notes:
         parts.append("Notes:\n\n" + "\n".join(f"- {md_text(n)}" for n in notes[:10]))
-    return "\n\n".join(parts)
+    body = "\n\n".join(parts)
+    if bad:
+        return summary + "\n\n" + body
+    return summary + "\n\n<details><summary>The compared entries</summary>\n\n" + body + "\n\n</details>"
 
 
 def _select(rows: Sequence[Row]) -> tuple[list[Row], int]:
@@ -96,11 +111,19 @@ def _select(rows: Sequence[Row]) -> tuple[list[Row], int]:
     return chosen, len(rows) - len(chosen)
 
 
+def _autograd(r: Row) -> str:
+    """Reverse mode; forward mode only where it differs in the shown digits."""
+    text = _number(r.reverse)
+    if r.forward is not None and _number(r.forward) != text:
+        text += f" (forward {_number(r.forward)})"
+    return text
+
+
 def _rows_table(rows: Sequence[Row]) -> str:
     chosen, hidden = _select(rows)
     lines = [
-        "| point | entry | exact (20 digits) | autograd (reverse) | autograd (forward) | numeric (method) | claim | error | tolerance | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| point | entry | exact | autograd | numeric ± estimate (method) | claim | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in chosen:
         numeric = "—" if r.numeric is None else f"{_number(r.numeric)} ± {_number(r.numeric_error, 2)} ({r.method})"
@@ -109,13 +132,14 @@ def _rows_table(rows: Sequence[Row]) -> str:
         claims = "; ".join(
             f"{c.key}: {_number(c.value)}" + (" ✗" if Source.CLAIM in r.wrong else "") for c in r.claims
         ) or "—"
-        cells = [
-            str(r.point + 1), code(r.label), _exact(r), _number(r.reverse), _number(r.forward), numeric,
-            claims, _number(r.error, 3), _number(r.tolerance, 3), _verdict_text(r),
-        ]
+        verdict = _verdict_text(r)
+        if r.verdict is not Verdict.PASS:
+            verdict += f": error {_number(r.error, 3)} > {_number(r.tolerance, 3)}"
+        exact = "none (a kink)" if r.left is not None and r.right is not None else _exact(r)
+        cells = [str(r.point + 1), code(r.label), exact, _autograd(r), numeric, claims, verdict]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if hidden:
-        lines.append(f"\n({hidden} more rows passed; not shown.)")
+        lines.append(f"\n({hidden} more passed.)")
     return "\n".join(lines)
 
 
@@ -136,11 +160,12 @@ def products_table(
     count = max([r.index[0] + 1 for r in jvp + vjp], default=0)
     lines = [
         ("**Jacobian-vector and vector-Jacobian products**, side by side (J v pushes a tangent "
-         "forward; vᵀ J pulls a cotangent back):"),
+         "forward; vᵀ J pulls a cotangent back; numeric values are in the verdict):"),
         "",
-        "| point | vector | J v exact | J v autograd (forward) | J v numeric | vᵀ J exact | vᵀ J autograd (reverse) | vᵀ J numeric | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| point | vector | J v exact | J v autograd (forward) | vᵀ J exact | vᵀ J autograd (reverse) | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    hidden = 0
     for k in points:
         for t in range(count):
             a = sorted((r for r in jvp if r.point == k and r.index[0] == t), key=lambda r: r.index)
@@ -148,6 +173,9 @@ def products_table(
             if not a and not b:
                 continue
             verdicts = {r.verdict for r in a + b}
+            if k != points[0] and verdicts == {Verdict.PASS}:
+                hidden += 1
+                continue
             verdict = "pass" if verdicts == {Verdict.PASS} else "**" + ", ".join(sorted(v.value for v in verdicts)) + "**"
             label = [f"v{t + 1}"]
             if t < len(tangents):
@@ -156,11 +184,13 @@ def products_table(
                 label.append("cotangent " + _exact_vector(cotangents[t]))
             cells = [
                 str(k + 1), "; ".join(label),
-                _vector(r.exact for r in a), _vector(r.forward for r in a), _vector(r.numeric for r in a),
-                _vector(r.exact for r in b), _vector(r.reverse for r in b), _vector(r.numeric for r in b),
+                _vector(r.exact for r in a), _vector(r.forward for r in a),
+                _vector(r.exact for r in b), _vector(r.reverse for r in b),
                 verdict,
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if hidden:
+        lines.append(f"\n({hidden} more, at the other points, passed.)")
     return "\n".join(lines)
 
 
@@ -172,7 +202,7 @@ def _vector(values) -> str:
     values = list(values)
     if not values:
         return "—"
-    return "(" + ", ".join(_number(v, 10) for v in values) + ")"
+    return "(" + ", ".join(_number(v, 8) for v in values) + ")"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,6 +311,8 @@ def wrong_claims_section(cm: CaseMath, result: CaseResult) -> str | None:
                 f"  At point {row.point + 1} the claim gives {_number(claimed)}, the derivative is {value_text(value)}. "
                 f"What is wrong: {diagnose(entry.expr, correct)}."
             )
+            # The place for the wrong step beside the right one (the misapplied rule, from the
+            # mistake diagnosis): append its markdown to ``lines`` here, one entry at a time.
             parts.append("\n".join(lines))
     return "\n\n".join(parts)
 

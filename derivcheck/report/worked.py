@@ -25,33 +25,24 @@ from derivcheck.report.mathtext import (
     code,
     display,
     exact_value,
-    inline,
     latex,
     md_text,
     number_text,
-    plain,
     symbol_latex,
     value_tex,
     value_text,
 )
-from derivcheck.report.steps import derive, kinks
-from derivcheck.report.steps_markdown import derivation_markdown
+from derivcheck.report.steps import kinks
 
-#: most derivations written out per case (one per input, or per Jacobian entry)
-MAX_DERIVATIONS = 4
-#: most lines per derivation
-DERIVATION_LINES = 40
 #: graphs with more nodes than this are not drawn
 MAX_GRAPH_OUTPUTS = 3
-MAX_GRAPH_NODES = 40
+MAX_GRAPH_NODES = 12
 #: expression-tree graphs (cases without lets) only for expressions this small
-MAX_TREE_NODES = 12
+MAX_TREE_NODES = 6
 #: the longest LaTeX shown for one expression; longer ones are described instead
 MAX_TEX = 700
 #: matrices with more entries than this are listed in a table instead
 MAX_MATRIX_ENTRIES = 36
-#: points worked through in the gradient and directional sections
-MAX_POINTS_SHOWN = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,7 +183,8 @@ def problem_markdown(cm: CaseMath) -> str:
         lines.append("- Function (outputs): " + ", ".join(code(f"f{i} = {t}") for i, t in enumerate(case.f_text)))
     lines.append("")
     formulas = []
-    for i, out in enumerate(case.outputs[:6]):
+    written = cm.outputs if cm.lets and len(cm.outputs) == len(case.outputs) else case.outputs  # in the lets' names
+    for i, out in enumerate(written[:6]):
         tex = _expr_tex(out)
         if tex is not None:
             formulas.append(f"{cm.out_tex(i)} = {tex}")
@@ -204,9 +196,12 @@ def problem_markdown(cm: CaseMath) -> str:
         lines.append(f"({len(case.outputs) - 6} more outputs not written out.)\n")
     given = len(case.points) - case.sampled
     lines.append("Points:\n")
-    for k in range(len(case.points)):
+    listed = max(given, min(len(case.points), 2))
+    for k in range(listed):
         origin = " (sampled)" if k >= given else ""
         lines.append(f"{k + 1}. {md_text(point_text(case, k))}{origin}")
+    if len(case.points) > listed:
+        lines.append(f"\n…and {len(case.points) - listed} more sampled point(s), checked in the verification.")
     lines.append("")
     lines.append("Asked: " + "; ".join(_asked(cm)) + ".")
     return "\n".join(lines)
@@ -237,61 +232,49 @@ def _asked(cm: CaseMath) -> list[str]:
 # 2. the computational graph
 
 
+def telling_point(cm: CaseMath) -> int:
+    """The first point whose coordinates are not all 0 or ±1 (where a graph's values say something)."""
+    for k, point in enumerate(cm.case.points):
+        if any(abs(sympy.sympify(c)) not in (0, 1) for c in point):
+            return k
+    return 0
+
+
 def graph_section(cm: CaseMath) -> str | None:
-    """The graph at the first point, one per output: from the lets, or from a small expression's tree."""
+    """The graph at a telling point, one per output: from the lets, or from a small expression's tree."""
+    k0 = telling_point(cm)
     if len(cm.outputs) != cm.case.n_outputs:
         return None
     parts = []
+    drawn_nodes = drawn = 0
     for i, output in enumerate(cm.outputs[:MAX_GRAPH_OUTPUTS]):
         name = "f" if cm.scalar else f"f{i}"
         if cm.lets:
             size = graph_size(cm.lets, output, cm.symbols)
             if size > MAX_GRAPH_NODES:
-                parts.append(f"The graph of {name} has {size} nodes (more than {MAX_GRAPH_NODES}); it is not drawn.")
-                continue
-            g = graph(cm.lets, output, cm.symbols, cm.points[0], output_name=name)
+                parts.append(f"The graph of {name} has {size} scalar nodes, too many to draw legibly; the Jacobian below gives every entry.")
+                break
+            g = graph(cm.lets, output, cm.symbols, cm.points[k0], output_name=name)
         elif _tree_size(output) <= MAX_TREE_NODES:
-            g = graph([], output, cm.symbols, cm.points[0], output_name=name)
+            g = graph([], output, cm.symbols, cm.points[k0], output_name=name)
         else:
             continue
+        if drawn and drawn_nodes + len(g.nodes) > MAX_GRAPH_NODES:
+            break  # one page column holds about a dozen nodes in all
+        drawn_nodes += len(g.nodes)
+        drawn += 1
         heading = "" if cm.scalar else f"#### Output {name}\n\n"
         parts.append(heading + graph_markdown(g))
     if not parts:
         return None
-    if len(cm.outputs) > MAX_GRAPH_OUTPUTS:
-        parts.append(f"(Graphs of the first {MAX_GRAPH_OUTPUTS} of {len(cm.outputs)} outputs.)")
-    intro = f"At point 1 ({md_text(point_text(cm.case, 0))}); values are exact where short, else 6 digits.\n\n"
+    if drawn and drawn < len(cm.outputs):
+        parts.append(f"(Graphs of {drawn} of the {len(cm.outputs)} outputs; the others are built the same way.)")
+    intro = f"At point {k0 + 1} ({md_text(point_text(cm.case, k0))}); values are exact where short, else 6 digits.\n\n"
     return intro + "\n\n".join(parts)
 
 
 def _tree_size(expr: sympy.Expr) -> int:
     return sum(1 for node in sympy.preorder_traversal(expr) if node.args and not node.is_number)
-
-
-# ----------------------------------------------------------------------------------------------
-# 3. step-by-step derivations
-
-
-def derivations_section(cm: CaseMath) -> str:
-    """One derivation per input (per Jacobian entry), at most ``MAX_DERIVATIONS``."""
-    pairs = [(i, j) for i in range(len(cm.case.outputs)) for j in range(len(cm.symbols))]
-    nonzero = [(i, j) for i, j in pairs if cm.case.outputs[i].has(cm.symbols[j])]
-    chosen = nonzero[:MAX_DERIVATIONS]
-    parts = []
-    for i, j in chosen:
-        out, var = cm.case.outputs[i], cm.symbols[j]
-        d = derive(out, var)
-        op = r"\frac{\partial " + cm.out_tex(i) + r"}{\partial " + symbol_latex(var) + "}"
-        if not d.partial:
-            op = r"\frac{d" + cm.out_tex(i) + "}{d" + symbol_latex(var) + "}"
-        parts.append(f"#### {inline(op)}\n\n" + derivation_markdown(d, max_lines=DERIVATION_LINES))
-    rest = len(nonzero) - len(chosen)
-    if rest > 0:
-        parts.append(f"The other {rest} derivative(s) follow the same rules (see the Jacobian below).")
-    zero = len(pairs) - len(nonzero)
-    if zero:
-        parts.append(f"{zero} derivative(s) are 0: the output does not depend on that input (constant rule).")
-    return "\n\n".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -310,35 +293,62 @@ def derivatives_section(cm: CaseMath) -> str:
     for index in np.ndindex(cm.jacobian.shape):
         tidied[index] = tidy(cm.jacobian[index])
     parts.append(_symbolic_matrix(name, tidied, column=case.scalar))
-    shown = min(len(cm.points), MAX_POINTS_SHOWN)
-    for k in range(shown):
+    shown = [telling_point(cm)]
+    for k in shown:
         values = np.empty(cm.jacobian.shape, dtype=object)
         for index in np.ndindex(cm.jacobian.shape):
-            values[index] = exact_value(cm.jacobian[index], cm.points[k])
-        parts.append(f"At point {k + 1} ({md_text(point_text(case, k))}):\n\n" + _value_matrix(name, values, column=case.scalar))
+            entry = cm.jacobian[index]
+            values[index] = sympy.nan if _on_kink(entry, cm.points[k]) else exact_value(entry, cm.points[k])
+        parts.append(f"At point {k + 1} ({md_text(point_text(case, k))}):\n\n" + (
+            _by_variable(cm, values) if case.scalar and any(v.shape for v in case.variables)
+            else _value_matrix(name, values, column=case.scalar)))
         notes = [n for out in case.outputs for n in kinks(out, cm.points[k])]
         if notes:
             parts.append(
-                "This point sits on a kink, where the derivative does not exist (the value above follows "
-                "SymPy's convention there); the verification below compares one-sided derivatives:\n\n"
+                "This point sits on a kink, where the derivative does not exist ('none' above); torch's "
+                "autograd still returns a value there (its convention below, also used by the graph), and the "
+                "verification compares the one-sided derivatives:\n\n"
                 + "\n".join(f"- {md_text(n)}" for n in dict.fromkeys(notes))
             )
-    if len(cm.points) > shown:
-        parts.append(f"({len(cm.points) - shown} more points in the verification table.)")
+    if len(cm.points) > len(shown):
+        parts.append(f"({len(cm.points) - len(shown)} more point(s) in the verification table.)")
+    if not case.scalar and m == cm.jacobian.shape[1] and m <= 4:
+        det = tidy(sympy.Matrix(cm.jacobian.tolist()).det())
+        values = ", ".join(f"{value_text(exact_value(det, cm.points[k]))} at point {k + 1}" for k in shown)
+        parts.append("The Jacobian is square; its determinant (the local change of area or volume):\n\n"
+                     + display(r"\det J = " + latex(det)) + f"\n\nwhich is {values}.")
     if cm.hessian is not None:
         for i in range(m):
-            label = r"H" if case.scalar else rf"H_{{{i}}}"
+            label = r"\nabla^{2} f" if case.scalar else rf"\nabla^{{2}} f_{{{i}}}"
             h = cm.hessian[i]
             tidy_h = np.empty(h.shape, dtype=object)
             for index in np.ndindex(h.shape):
                 tidy_h[index] = tidy(h[index])
             parts.append(("Hessian:\n\n" if i == 0 else "") + _symbolic_matrix(label, tidy_h, column=False))
-            for k in range(shown):
+            for k in shown:
                 values = np.empty(h.shape, dtype=object)
                 for index in np.ndindex(h.shape):
                     values[index] = exact_value(h[index], cm.points[k])
                 parts.append(f"At point {k + 1}:\n\n" + _value_matrix(label, values, column=False))
     return "\n\n".join(parts)
+
+
+def _on_kink(expr: sympy.Expr, point: dict) -> bool:
+    """Whether a step function in ``expr`` (a kink's derivative) sits exactly on its jump at ``point``."""
+    steps = expr.atoms(sympy.Heaviside, sympy.sign, sympy.DiracDelta)
+    return any(sympy.sympify(a.args[0]).xreplace(point) == 0 for a in steps)
+
+
+def _by_variable(cm: CaseMath, values: np.ndarray) -> str:
+    """The gradient of each variable in that variable's shape (∂f/∂W1 as a 2×3 matrix), decimals."""
+    rows, offset = [], 0
+    for var in cm.case.variables:
+        block = values[0, offset: offset + var.size]
+        offset += var.size
+        grid = block.reshape(var.shape if len(var.shape) == 2 else (-1, 1)) if var.shape else block.reshape(1, 1)
+        tex = _matrix_tex([[value_tex(v) for v in row] for row in grid.tolist()]) if var.shape else value_tex(block[0])
+        rows.append(r"\frac{\partial f}{\partial " + symbol_latex(sympy.Symbol(var.name)) + "} &= " + tex)
+    return display(r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}")
 
 
 def _symbolic_matrix(name: str, exprs: np.ndarray, *, column: bool) -> str:
@@ -347,15 +357,7 @@ def _symbolic_matrix(name: str, exprs: np.ndarray, *, column: bool) -> str:
         texs = [[latex(e) for e in r] for r in rows]
         if sum(len(t) for r in texs for t in r) <= 3 * MAX_TEX:
             return display(f"{name} = " + _matrix_tex(texs))
-    lines = ["| entry | expression |", "| --- | --- |"]
-    for index in np.ndindex(exprs.shape):
-        text = plain(exprs[index])
-        text = text if len(text) <= 160 else text[:157] + "..."
-        lines.append(f"| {_entry_name(index, column)} | {code(text).replace('|', '¦')} |")
-        if len(lines) > MAX_MATRIX_ENTRIES + 2:
-            lines.append(f"| … | {exprs.size - MAX_MATRIX_ENTRIES} more |")
-            break
-    return "\n".join(lines)
+    return f"(The {exprs.size} symbolic entries are too long to write out here; their values follow.)"
 
 
 def _value_matrix(name: str, values: np.ndarray, *, column: bool) -> str:
@@ -385,17 +387,21 @@ def directional_section(cm: CaseMath, steepest: Sequence[object] = ()) -> str | 
     n = len(cm.symbols)
     if not case.scalar or n < 2 or n > 8 or not (case.directions or n == 2):
         return None
-    parts = [
-        "For a unit vector u, the directional derivative is the gradient's component along u:\n\n"
-        + display(r"D_{u} f = \nabla f \cdot u = \lVert \nabla f \rVert \cos\theta")
-        + "\n\nwhere θ is the angle between u and ∇f. The entries of u are its direction cosines "
-        "(the cosines of its angles with the axes); their squares sum to 1."
-    ]
+    parts = []
+    grad0 = None if kinks(case.outputs[0], cm.points[0]) else [exact_value(cm.jacobian[0, j], cm.points[0]) for j in range(n)]
+    greek = ["α", "β", "γ", "δ"][:n] if n <= 3 else [f"α{j + 1}" for j in range(n)]
+    partial = [f"f_{s.name}" if len(s.name) <= 2 else f"∂f/∂{s.name}" for s in cm.symbols]
     for number, u in enumerate(case.directions, start=1):
-        cosines = ", ".join(f"cos α{j + 1} = {value_text(c)}" for j, c in enumerate(u))
+        cosines = ", ".join(f"cos {g} = {value_text(c)}" for g, c in zip(greek, u))
         total = sympy.nsimplify(sympy.simplify(sum(c**2 for c in u)))
-        parts.append(f"- u{number} = ({', '.join(value_text(c) for c in u)}): {cosines}; sum of squares = {value_text(total)}")
-    shown = min(len(cm.points), 2)
+        line = f"- u{number} = ({', '.join(value_text(c) for c in u)}): {cosines} (squares sum to {value_text(total)})"
+        if grad0 is not None:
+            formula = " + ".join(f"{p} cos {g}" for p, g in zip(partial, greek))
+            worked = " + ".join(f"({value_text(gv, 12)})({value_text(c, 12)})" for gv, c in zip(grad0, u))
+            value = exact_value(sum(gv * c for gv, c in zip(grad0, u)), {})
+            line += f". At point 1: D_u f = {formula} = {worked} = {value_text(value)}"
+        parts.append(line)
+    shown = 1  # the other points are in the verification table
     by_point = {getattr(s, "point", None): s for s in steepest}
     for k in range(shown):
         parts.append(_directional_table(cm, k, by_point.get(k)))
@@ -417,7 +423,7 @@ def _directional_table(cm: CaseMath, k: int, steepest: object | None) -> str:
         (f"At point {k + 1} ({md_text(point_text(case, k))}): ∇f = ({', '.join(value_text(g) for g in grad)}), "
          f"‖∇f‖ = {value_text(norm)}."),
         "",
-        "| direction | u | D_u f = ∇f · u | cos θ | θ (degrees) |",
+        "| direction | u | D_u f = ∇f · u | cos ∠(u, ∇f) | ∠(u, ∇f) in degrees |",
         "| --- | --- | --- | --- | --- |",
     ]
     zero = sympy.sympify(norm2).is_zero
@@ -450,8 +456,8 @@ def _directional_table(cm: CaseMath, k: int, steepest: object | None) -> str:
     else:
         lines.append(
             f"The largest D_u f in the table is {best[1]:.6g}, along {best[0]}: the maximum over all unit "
-            f"vectors is ‖∇f‖ = {value_text(norm)} (cos θ = 1), reached along the gradient; against the "
-            "gradient D_u f = -‖∇f‖, and across it (θ = 90°) D_u f = 0."
+            f"vectors is ‖∇f‖ = {value_text(norm)} (angle 0), reached along the gradient; against the "
+            "gradient D_u f = -‖∇f‖, and across it (at 90°) D_u f = 0."
         )
     if steepest is not None:
         lines.append(
@@ -477,7 +483,7 @@ def descent_section(cm: CaseMath) -> str | None:
 
 
 __all__ = [
-    "CaseMath", "case_math", "code", "derivations_section", "derivatives_section", "descent_section",
+    "CaseMath", "case_math", "code", "derivatives_section", "descent_section",
     "directional_section", "exact_value", "graph_section", "md_text", "point_text", "problem_markdown",
     "value_tex", "value_text",
 ]
