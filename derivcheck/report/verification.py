@@ -77,15 +77,11 @@ def verification_section(result: CaseResult, case: Case | None = None) -> str:
     for quantity in (Quantity.JACOBIAN, Quantity.HESSIAN, Quantity.DIRECTIONAL):
         chosen = [r for r in rows if r.quantity is quantity]
         if chosen:
-            parts.append(f"**{_QUANTITY_TITLE[quantity]}**
-
-" + _rows_table(chosen))
+            parts.append(f"**{_QUANTITY_TITLE[quantity]}**\n\n" + _rows_table(chosen))
     known = (*_QUANTITY_TITLE, Quantity.JVP, Quantity.VJP)
     others = [r for r in rows if r.quantity not in known]  # Leibniz, graph nodes, det, curl, ...
     if others:
-        parts.append("**Other derivatives claimed or asked**
-
-" + _rows_table(others))
+        parts.append("**Other derivatives claimed or asked**\n\n" + _rows_table(others))
     products = products_table(rows, case.tangents if case else (), case.cotangents if case else ())
     if products:
         parts.append(products)
