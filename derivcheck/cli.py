@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "a name ending in .html writes the HTML page only")
     report.add_argument("--html", action="store_true",
                         help="also write FILE.html, a page that renders offline (KaTeX and mermaid beside it)")
+    report.add_argument("--pages", action="store_true",
+                        help="write FILE as an index and one page per case in a folder beside it "
+                             "(short pages for GitHub)")
     _add_jobs(report)
     return parser
 
@@ -200,6 +203,10 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     from derivcheck.cases.workers import DEFAULT_TIMEOUT, Pool, WorkerStartError
 
     html = args.html or args.output.suffix.lower() in (".html", ".htm")
+    if html and args.pages:
+        print("derivcheck: error: --pages writes markdown pages and an HTML report is one page: "
+              "choose one", file=sys.stderr)
+        return EXIT_ERROR
     if html:
         from derivcheck.report.html import AssetsMissing, node_modules
 
@@ -220,7 +227,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     from derivcheck.report.document import write_report
 
     try:
-        written = write_report(cases, results, args.output, html=args.html)
+        written = write_report(cases, results, args.output, html=args.html, pages=args.pages)
     except OSError as exc:
         print(f"derivcheck: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -70,6 +70,12 @@ def assets_dir(out_path: Path) -> Path:
     return out_path.parent / f"{out_path.stem}_assets"
 
 
+def pages_dir(out_path: Path) -> Path:
+    """The folder beside the index that holds one page per case: ``report.md`` -> ``report_pages``."""
+    out_path = Path(out_path)
+    return out_path.parent / f"{out_path.stem}_pages"
+
+
 def safe_name(case_id: str) -> str:
     """A file-name stem from a case id: lowercase letters, digits and '-', never empty or dotted.
 
@@ -95,7 +101,7 @@ def _inside(folder: Path, path: Path) -> Path:
 
 def write_report(
     cases: Sequence[Case], results: Sequence[CaseResult], out_path: Path, *, plots: bool = True,
-    html: bool = False,
+    html: bool = False, pages: bool = False,
 ) -> Path:
     """Write the markdown report of ``cases`` and their ``results`` to ``out_path``.
 
@@ -112,6 +118,9 @@ def write_report(
     html : bool
         Also write ``out_path`` with the suffix ``.html``: a page that renders the report offline
         (:mod:`derivcheck.report.html`). An ``out_path`` ending in ``.html`` writes only the page.
+    pages : bool
+        Write ``out_path`` as an index (the summary and how to read the pages) and one markdown
+        page per case in ``pages_dir(out_path)``: short pages that GitHub renders quickly.
 
     Returns
     -------
@@ -130,6 +139,8 @@ def write_report(
     out_path = Path(out_path)
     assets = assets_dir(out_path)
     names = _unique_names([c.id for c in cases])
+    if pages:
+        return _write_pages(cases, results, out_path, assets, names, plots=plots)
     sections = []
     for case, result, name in zip(cases, results, names):
         sections.append(case_section(case, result, assets, name, link_base=assets.name, plots=plots))
@@ -144,6 +155,20 @@ def write_report(
         from derivcheck.report.html import write_html
 
         write_html(text, out_path.with_suffix(".html"), assets)
+    return out_path
+
+
+def _write_pages(cases: Sequence[Case], results: Sequence[CaseResult], out_path: Path, assets: Path,
+                 names: Sequence[str], *, plots: bool) -> Path:
+    """The index at ``out_path`` and one page per case beside it; every link is relative."""
+    folder = pages_dir(out_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for case, result, name in zip(cases, results, names):
+        section = case_section(case, result, assets, name, link_base=f"../{assets.name}", plots=plots)
+        back = f"[← all cases](../{out_path.name})"
+        _write_text(_inside(folder, folder / f"{name}.md"), f"{back}\n\n{section}\n\n{back}\n")
+    index = summary_table(cases, results, links=[f"{folder.name}/{name}.md" for name in names])
+    _write_text(out_path, "# derivcheck report\n\n" + index + "\n\n" + HOW_TO_READ + "\n")
     return out_path
 
 
@@ -173,8 +198,9 @@ def _write_text(path: Path, text: str) -> None:
         raise
 
 
-def summary_table(cases: Sequence[Case], results: Sequence[CaseResult]) -> str:
-    """One row per case: link, kind, verdict, whether it came out as expected, checks."""
+def summary_table(cases: Sequence[Case], results: Sequence[CaseResult], *, links: Sequence[str] | None = None) -> str:
+    """One row per case: link (to its section, or to ``links[k]``), kind, verdict, whether it came
+    out as expected, checks."""
     lines = [
         (f"{len(cases)} case(s): {sum(r.ok for r in results)} as expected, "
          f"{sum(not r.ok for r in results)} not."),
@@ -182,12 +208,13 @@ def summary_table(cases: Sequence[Case], results: Sequence[CaseResult]) -> str:
         "| case | kind | verdict | expected | outcome | checks |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for case, result in zip(cases, results):
+    for k, (case, result) in enumerate(zip(cases, results)):
+        target = links[k] if links is not None else f"#{safe_name(case.id)}"
         kind = "gradient" if case.scalar else f"Jacobian {case.n_outputs}×{case.n_inputs}"
         verdict = result.verdict.value if result.verdict else "—"
         outcome = "ok" if result.ok else f"**{result.status.value}**"
         lines.append(
-            f"| [{md_text(case.id)}](#{safe_name(case.id)}) | {kind} | {verdict} | {case.expect.value} | {outcome} "
+            f"| [{md_text(case.id)}]({target}) | {kind} | {verdict} | {case.expect.value} | {outcome} "
             f"| {len(result.rows)} |"
         )
     return "\n".join(lines)
