@@ -88,7 +88,29 @@ def _mp_number(value: object) -> object:
     return mpmath.mpf(value)  # type: ignore[arg-type]
 
 
-class MpBackend(Backend):
+class _ObjectBackend(Backend):
+    """A backend of Python number objects (mpmath or SymPy) in object arrays; its constructor sets
+    the element-wise helpers."""
+
+    _const: Callable[[object], object]
+    _nonzero: Callable[[np.ndarray], np.ndarray]
+    _step: Callable[[np.ndarray], np.ndarray]
+    _sign: Callable[[np.ndarray], np.ndarray]
+
+    def const(self, value: object) -> np.ndarray:
+        return np.asarray(self._const(value), dtype=object)
+
+    def nonzero(self, t: np.ndarray) -> np.ndarray:
+        return self._nonzero(t)
+
+    def step(self, t: np.ndarray) -> np.ndarray:
+        return self._step(t)
+
+    def sign(self, t: np.ndarray) -> np.ndarray:
+        return self._sign(t)
+
+
+class MpBackend(_ObjectBackend):
     name = "mp"
 
     def __init__(self) -> None:
@@ -112,20 +134,8 @@ class MpBackend(Backend):
         self._sign = _ufunc(lambda v: mpmath.mpf(mpmath.sign(v)))
         self._const = np.frompyfunc(_mp_number, 1, 1)
 
-    def const(self, value: object) -> np.ndarray:
-        return np.asarray(self._const(value), dtype=object)
 
-    def nonzero(self, t: np.ndarray) -> np.ndarray:
-        return self._nonzero(t)
-
-    def step(self, t: np.ndarray) -> np.ndarray:
-        return self._step(t)
-
-    def sign(self, t: np.ndarray) -> np.ndarray:
-        return self._sign(t)
-
-
-class SymBackend(Backend):
+class SymBackend(_ObjectBackend):
     name = "sym"
 
     def __init__(self) -> None:
@@ -138,18 +148,6 @@ class SymBackend(Backend):
         self._step = _ufunc(s.Heaviside)
         self._sign = _ufunc(s.sign)
         self._const = np.frompyfunc(s.sympify, 1, 1)
-
-    def const(self, value: object) -> np.ndarray:
-        return np.asarray(self._const(value), dtype=object)
-
-    def nonzero(self, t: np.ndarray) -> np.ndarray:
-        return self._nonzero(t)
-
-    def step(self, t: np.ndarray) -> np.ndarray:
-        return self._step(t)
-
-    def sign(self, t: np.ndarray) -> np.ndarray:
-        return self._sign(t)
 
 
 FLOAT = FloatBackend()

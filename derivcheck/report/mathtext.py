@@ -93,7 +93,19 @@ def latex(expr: sympy.Basic, names: Mapping[sympy.Symbol, str] | None = None) ->
     return _Latex({"symbol_names": mapping, "ln_notation": True, "fold_func_brackets": True}).doprint(sympy.sympify(expr))
 
 
-class _Latex(LatexPrinter):
+class _PlusFirst:
+    """Sums with the terms that carry a plus sign first: ``y_{i} - \\hat{y}_{i}``, as a teacher writes
+    it, not ``-\\hat{y}_{i} + y_{i}`` (for the LaTeX and the plain printer alike)."""
+
+    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
+        terms = list(self._as_ordered_terms(expr, order=order))  # type: ignore[attr-defined]
+        terms = [t for t in terms if not _negative(t)] + [t for t in terms if _negative(t)]
+        if not terms or _negative(terms[0]):
+            return super()._print_Add(expr, order=order)  # type: ignore[misc]
+        return super()._print_Add(sympy.Add(*terms, evaluate=False), order="none")  # type: ignore[misc]
+
+
+class _Latex(_PlusFirst, LatexPrinter):
     """SymPy's LaTeX printer; the functions with a LaTeX name in the registry (sigma, softplus,
     relu, and H for the step function, which SymPy writes theta) are printed here, raised to a
     power as ``\\left(\\sigma\\left(x\\right)\\right)^{2}``: the one LaTeX renderer."""
@@ -107,14 +119,6 @@ class _Latex(LatexPrinter):
     def _named(self, name: str, expr: sympy.Expr, exp: str | None) -> str:
         tex = name + r"\left(" + self._print(expr.args[0]) + r"\right)"
         return tex if exp is None else r"\left(" + tex + r"\right)^{" + exp + "}"
-
-    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
-        """Terms with a plus sign first: ``y_{i} - \\hat{y}_{i}``, as a teacher writes it, not ``-\\hat{y}_{i} + y_{i}``."""
-        terms = list(self._as_ordered_terms(expr, order=order))
-        terms = [t for t in terms if not _negative(t)] + [t for t in terms if _negative(t)]
-        if not terms or _negative(terms[0]):
-            return super()._print_Add(expr, order=order)
-        return super()._print_Add(sympy.Add(*terms, evaluate=False), order="none")
 
     def _needs_function_brackets(self, expr: sympy.Basic) -> bool:
         """``\\sin x`` for one symbol; ``\\sin\\left(x y\\right)`` for anything longer."""
@@ -271,15 +275,8 @@ def number_text(value: sympy.Basic) -> str:
 # plain text (mermaid labels, plot titles)
 
 
-class _PlainPrinter(StrPrinter):
+class _PlainPrinter(_PlusFirst, StrPrinter):
     """SymPy's str printer with Unicode operators and short names for step functions."""
-
-    def _print_Add(self, expr: sympy.Add, order: str | None = None) -> str:
-        terms = list(self._as_ordered_terms(expr, order=order))
-        terms = [t for t in terms if not _negative(t)] + [t for t in terms if _negative(t)]
-        if not terms or _negative(terms[0]):
-            return super()._print_Add(expr, order=order)
-        return super()._print_Add(sympy.Add(*terms, evaluate=False), order="none")
 
     def _print_Heaviside(self, expr: sympy.Heaviside) -> str:
         return "H(" + self._print(expr.args[0]) + ")"
