@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,11 +69,7 @@ def _truth(condition: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
         return np.logical_not(_truth(condition.args[0], env))
     if isinstance(condition, (sympy.And, sympy.Or)):
         combine = np.logical_and if isinstance(condition, sympy.And) else np.logical_or
-        parts = [_truth(c, env) for c in condition.args]
-        out = parts[0]
-        for part in parts[1:]:
-            out = combine(out, part)
-        return out
+        return functools.reduce(combine, [_truth(c, env) for c in condition.args])
     return _RELATIONS[condition.rel_op](_evaluate(condition.lhs, env), _evaluate(condition.rhs, env))
 
 
@@ -113,10 +110,7 @@ def _evaluate(e: sympy.Basic, env: dict[sympy.Basic, Any]) -> Any:
             value = chosen if condition is sympy.true else np.where(_truth(condition, env), chosen, value)
     elif isinstance(e, (sympy.Max, sympy.Min)):
         op = np.maximum if isinstance(e, sympy.Max) else np.minimum
-        parts = [_evaluate(a, env) for a in e.args]
-        value = parts[0]
-        for part in parts[1:]:
-            value = op(value, part)
+        value = functools.reduce(op, [_evaluate(a, env) for a in e.args])
     elif type(e) in NUMPY_FUNCTIONS:
         value = NUMPY_FUNCTIONS[type(e)](*(_evaluate(a, env) for a in e.args))
     else:
