@@ -28,7 +28,7 @@ from derivcheck.gradcheck.causes import (
     transposed_shape_cause,
 )
 from derivcheck.gradcheck.reference import UNREFINED_LABEL, Numeric, kink_possible
-from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict, with_message
+from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict
 from derivcheck.gradcheck.suspects import localise, methods, missing_term, nanmax, unit_rows
 from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, label, one_line
 from derivcheck.model import Quantity
@@ -442,7 +442,7 @@ class TorchCheck:
             reference=f"numeric ({self.numeric.method})", seconds=time.perf_counter() - self.start,
             notes=tuple(self.notes), localised_completely=self.complete,
         )
-        return with_message(result)
+        return result
 
     def _early(self, note: str, verdict: Verdict = Verdict.INCONCLUSIVE, mode: Mode | None = None) -> CheckResult:
         modes = (ModeResult(mode, verdict, note),) if mode is not None else ()
@@ -452,7 +452,7 @@ class TorchCheck:
             evaluations=self.numeric.evaluations, dtype=self.fn.dtype, reference="none",
             seconds=time.perf_counter() - self.start, notes=(note,),
         )
-        return with_message(result)
+        return result
 
     def _reverse_failure(self, message: str, strategy: str) -> CheckResult:
         cause = transposed_shape_cause(message)
@@ -464,7 +464,7 @@ class TorchCheck:
             dtype=self.fn.dtype, reference="none", seconds=time.perf_counter() - self.start,
             notes=(f"the backward pass raised {message}",),
         )
-        return with_message(result)
+        return result
 
 
 class _ReverseFailed(Exception):

@@ -4,11 +4,10 @@ entry, the localised wrong entries, likely causes, and a message short enough fo
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from derivcheck.numformat import fmt_number
 from derivcheck.verdict import Row, Source, Tolerances, Verdict, overall
@@ -80,7 +79,11 @@ class CheckResult:
     seconds: float
     notes: tuple[str, ...] = ()
     localised_completely: bool = True
-    message: str = field(default="", compare=False)
+
+    @property
+    def message(self) -> str:
+        """The failure message (empty when the check passes), computed from the result itself."""
+        return "" if self.ok else failure_message(self)
 
     @property
     def ok(self) -> bool:
@@ -115,11 +118,6 @@ def mode_verdict(rows: Sequence[Row], source: Source) -> Verdict:
         return Verdict.MISMATCH
     rest = [r.verdict for r in rows if r.verdict is not Verdict.MISMATCH]
     return overall(rest) if rest else Verdict.PASS
-
-
-def with_message(result: CheckResult) -> CheckResult:
-    """The result with its failure message filled in (empty when it passes)."""
-    return dataclasses.replace(result, message="" if result.ok else failure_message(result))
 
 
 def summary_line(result: CheckResult) -> str:

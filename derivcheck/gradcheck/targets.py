@@ -17,7 +17,7 @@ import torch
 from derivcheck.gradcheck import precision
 from derivcheck.gradcheck.inputs import Arguments, by_keyword
 from derivcheck.gradcheck.modules import Guarded, ModuleCall, StateGuard, modules_in
-from derivcheck.gradcheck.result import CheckResult, Mode, Options, with_message
+from derivcheck.gradcheck.result import CheckResult, Mode, Options
 from derivcheck.verdict import FLOAT64_EPS, Verdict, overall
 
 #: two calls at the same point "differ" beyond this many float64 ulps of the output's size
@@ -117,7 +117,7 @@ def _lifted(fn, runnable: Callable, values: tuple, options: Options, names, comp
 def _as_run(result: CheckResult, fn, runnable: Callable, values: tuple, dtype: str, options: Options) -> CheckResult:
     """The result with the half-precision run's gradients compared with the lifted code's."""
     if result.verdict is not Verdict.PASS and result.verdict is not Verdict.MISMATCH:
-        return with_message(dataclasses.replace(result, dtype=dtype))
+        return dataclasses.replace(result, dtype=dtype)
     try:
         rows, notes = precision.compare_run(fn, runnable, values, dtype, options.seed, options.tolerances)
     except Exception as exc:  # noqa: BLE001 - the run itself raised in half precision
@@ -135,9 +135,9 @@ def _as_run(result: CheckResult, fn, runnable: Callable, values: tuple, dtype: s
                             f"code in float64 is finite (scale the computation, or compute this step in float32)"))
     elif wrong:
         causes = (*causes, f"the {dtype} run's gradient strays from the same code in float64 beyond {dtype}'s rounding")
-    return with_message(dataclasses.replace(
+    return dataclasses.replace(
         result, verdict=verdict, modes=modes, rows=(*result.rows, *rows), causes=causes, dtype=dtype,
-        notes=(*result.notes, *notes)))
+        notes=(*result.notes, *notes))
 
 
 def _with_cuts(result: CheckResult, fn) -> CheckResult:
@@ -155,7 +155,7 @@ def _with_cuts(result: CheckResult, fn) -> CheckResult:
             if name not in wrong:
                 wrong.append(name)
     causes = cut_causes(cuts, wrong)
-    return with_message(dataclasses.replace(result, causes=(*causes, *result.causes))) if causes else result
+    return dataclasses.replace(result, causes=(*causes, *result.causes)) if causes else result
 
 
 def _carried_state(fn, guard: StateGuard, target: str, options: Options) -> CheckResult | None:
@@ -179,7 +179,7 @@ def _carried_state(fn, guard: StateGuard, target: str, options: Options) -> Chec
         strategy="none", n_inputs=fn.n, n_outputs=fn.m, directions=0, evaluations=2, dtype=fn.dtype,
         reference="none", seconds=time.perf_counter() - start, notes=(note,),
     )
-    return with_message(result)
+    return result
 
 
 def _nondeterministic(result: CheckResult) -> bool:
@@ -187,4 +187,4 @@ def _nondeterministic(result: CheckResult) -> bool:
 
 
 def _noted(result: CheckResult, note: str) -> CheckResult:
-    return with_message(dataclasses.replace(result, notes=(*result.notes, note)))
+    return dataclasses.replace(result, notes=(*result.notes, note))
