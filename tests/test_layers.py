@@ -126,3 +126,40 @@ def test_the_checker_sees_a_wrong_way_import(tmp_path):
     room = _room("derivcheck.engines.exact")
     assert LAYERS[_room("derivcheck.report.steps")] > LAYERS[room]
     assert _room("derivcheck.cli") == "top" and _room("derivcheck.verdict") == "bottom"
+
+
+def _layout_paths(readme: str) -> set[str]:
+    """The module paths README's Layout tree names: ``derivcheck/x.py`` lines, and indented file
+    names under the ``derivcheck/<room>/`` (and ``<sub>/``) line above them."""
+    block = readme[readme.index("## Layout"):]
+    block = block[block.index("```") + 3:]
+    block = block[:block.index("```")]
+    named: set[str] = set()
+    folders: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        indent, first = len(line) - len(line.lstrip()), line.split()[0]
+        folders = [(d, f) for d, f in folders if d < indent]
+        if first.startswith("derivcheck/"):
+            first = first.removeprefix("derivcheck/")
+            if first.endswith("/"):
+                folders = [(indent, first)]
+            else:
+                named.update(w for w in line.split() if w.endswith(".py"))
+            continue
+        prefix = "".join(f for _, f in folders)
+        if first.endswith("/"):
+            folders.append((indent, first))
+        elif first.endswith(".py"):
+            named.add(prefix + first)
+    return {n.removeprefix("derivcheck/") for n in named}
+
+
+def test_the_readme_layout_names_every_module():
+    """README's Layout is the newcomer's map: every module of the package is on it, in its room."""
+    named = _layout_paths((PACKAGE.parent / "README.md").read_text(encoding="utf-8"))
+    modules = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    named.discard("__init__.py")  # the package facade, named on its own line
+    assert not modules - named, f"modules missing from README's Layout: {sorted(modules - named)}"
+    assert not named - modules, f"README's Layout names modules that do not exist: {sorted(named - modules)}"
