@@ -102,6 +102,24 @@ def _joined(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
+@dataclasses.dataclass(frozen=True)
+class _AtPoint:
+    """What the three sources said at one point, shared by the rows built there."""
+
+    k: int
+    subs: dict
+    x: np.ndarray
+    exact_j: np.ndarray
+    ad: AutogradValues
+    num_j: NumericDerivative
+    kinked: list
+    one_sided_j: tuple | None
+    zero_scale: float
+    unit: np.ndarray
+    tangents: np.ndarray
+    cotangents: np.ndarray
+
+
 class _Runner:
     """Holds what one case shares across its points: derivatives, compiled code, claims."""
 
@@ -140,91 +158,108 @@ class _Runner:
         return "at" if given == 1 else f"at[{k}]"
 
     def _point(self, k: int, point: tuple[sympy.Expr, ...]) -> tuple[list[Row], Steepest | None]:
+        """Every row at one point: the Jacobian, the products along vectors, then what the case adds."""
         case = self.case
         subs = symbolic.substitution(case.symbols, point)
+        self._check_defined(k, point, subs)
+        at = self._sources(k, point, subs)
+        rows = [*self._jacobian_rows(at), *self._product_rows(at), *self._vjp_rows(at)]
+        if self.symbolic.hessian is not None:
+            rows.extend(self._hessian_rows(k, subs, at.x, at.ad.hessian, at.zero_scale))
+        if self.plans:
+            rows.extend(partial_rows(self.plans, k, point, subs, self._judge))
+        if self.derived:
+            rows.extend(self._derived_rows(k, subs, at.x, at.ad, at.num_j, at.zero_scale))
+        if self.implicit is not None:
+            rows.extend(self.implicit.rows(k, at.x, subs, self._judge))
+        if on_switching_set(at.kinked):
+            rows = by_definition(case, point, rows)
+        # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
+        steepest = self._steepest(k, at.x, at.exact_j, at.ad.forward[0]) if case.scalar and not at.kinked else None
+        return rows, steepest
+
+    def _check_defined(self, k: int, point: tuple[sympy.Expr, ...], subs: dict) -> None:
+        """Each output has a real value at the point, else one error naming the sub-expression."""
+        case = self.case
         for i, out in enumerate(case.outputs):
             try:
                 symbolic.evaluate(out, subs)
             except EvaluationError as exc:
                 raise CaseError(f"f{'' if case.scalar else f'[{i}]'} at {_show_point(case, point)}: {exc}",
                                 path=case.path, case_id=case.id, field=self._field(k)) from None
+
+    def _sources(self, k: int, point: tuple[sympy.Expr, ...], subs: dict) -> _AtPoint:
+        """The three sources at one point: the exact Jacobian, autograd, numeric (one-sided at a kink)."""
+        case = self.case
         x = np.array([to_float(c) for c in point], dtype=np.float64)
         self.float_point = dict(zip(case.symbols, x.tolist()))
         self.size_memo: dict = {}
-        f = self.compiled.numpy
-        n, m = case.n_inputs, case.n_outputs
-        hessian_wanted = self.symbolic.hessian is not None
-
-        exact_j = self._exact_array(self.symbolic.jacobian, subs)
-        unit = _float_array(case.directions, n)
-        tangents = _float_array(case.tangents, n)
-        cotangents = _float_array(case.cotangents, m)
+        unit = _float_array(case.directions, case.n_inputs)
+        tangents = _float_array(case.tangents, case.n_inputs)
+        cotangents = _float_array(case.cotangents, case.n_outputs)
         ad = autograd_at(self.compiled, x, directions=unit, tangents=tangents, cotangents=cotangents,
-                         hessian=hessian_wanted)
-        num_j = finite_diff.jacobian(f, x, complex_step=self.compiled.analytic)
+                         hessian=self.symbolic.hessian is not None)
+        num_j = finite_diff.jacobian(self.compiled.numpy, x, complex_step=self.compiled.analytic)
         kinked = symbolic.kinks(case.outputs, subs)
-        one_sided_j = finite_diff.one_sided(f, x, np.eye(n)) if kinked else None
-
+        one_sided_j = finite_diff.one_sided(self.compiled.numpy, x, np.eye(case.n_inputs)) if kinked else None
         # When a whole quantity is exactly zero, no entry gives a size to round against; the
         # function's own size per unit of input does (sin(acos(0)) leaves cos(pi/2) ~ 6e-17).
         zero_scale = float(np.max(np.abs(ad.value), initial=0.0)) / max(1.0, float(np.max(np.abs(x))))
+        return _AtPoint(k, subs, x, self._exact_array(self.symbolic.jacobian, subs), ad, num_j, kinked,
+                        one_sided_j, zero_scale, unit, tangents, cotangents)
+
+    def _jacobian_rows(self, at: _AtPoint) -> list[Row]:
+        """Every Jacobian entry (the gradient when there is one output)."""
+        m, n = self.case.n_outputs, self.case.n_inputs
+        scale = _scale(at.exact_j, at.num_j.value, at.zero_scale)
+        return [self._judge(
+            Quantity.JACOBIAN, at.k, (i, j), self._jac_label(i, j), at.exact_j[i, j], at.subs,
+            reverse=at.ad.reverse[i, j], forward=at.ad.forward[i, j],
+            numeric=(at.num_j.value[i, j], at.num_j.error[i, j], at.num_j.method[i, j]),
+            one_sided=None if at.one_sided_j is None else tuple(a[i, j] for a in at.one_sided_j),
+            scale=scale, expr=self.symbolic.jacobian[i, j],
+        ) for i in range(m) for j in range(n)]
+
+    def _product_rows(self, at: _AtPoint) -> list[Row]:
+        """Directional derivatives and Jacobian-vector products: forward mode against numeric."""
+        case, m, n = self.case, self.case.n_outputs, self.case.n_inputs
+        f = self.compiled.numpy
         rows: list[Row] = []
-        # Jacobian (the gradient when m == 1)
-        scale = _scale(exact_j, num_j.value, zero_scale)
-        for i in range(m):
-            for j in range(n):
-                rows.append(self._judge(
-                    Quantity.JACOBIAN, k, (i, j), self._jac_label(i, j), exact_j[i, j], subs,
-                    reverse=ad.reverse[i, j], forward=ad.forward[i, j],
-                    numeric=(num_j.value[i, j], num_j.error[i, j], num_j.method[i, j]),
-                    one_sided=None if one_sided_j is None else tuple(a[i, j] for a in one_sided_j),
-                    scale=scale, expr=self.symbolic.jacobian[i, j],
-                ))
-        # directional derivatives, Jacobian-vector and vector-Jacobian products
         for quantity, vectors, exact_vectors, ad_values in (
-            (Quantity.DIRECTIONAL, unit, case.directions, ad.directional),
-            (Quantity.JVP, tangents, case.tangents, ad.jvp),
+            (Quantity.DIRECTIONAL, at.unit, case.directions, at.ad.directional),
+            (Quantity.JVP, at.tangents, case.tangents, at.ad.jvp),
         ):
             if not len(vectors):
                 continue
-            num = finite_diff.directional(f, x, vectors, complex_step=self.compiled.analytic)
-            sided = finite_diff.one_sided(f, x, vectors) if kinked else None
-            exact = self._exact_products(exact_j, exact_vectors, transpose=False)
-            scale = _product_scale(exact_j, num_j.value, vectors, transpose=False, fallback=zero_scale)
+            num = finite_diff.directional(f, at.x, vectors, complex_step=self.compiled.analytic)
+            sided = finite_diff.one_sided(f, at.x, vectors) if at.kinked else None
+            exact = self._exact_products(at.exact_j, exact_vectors, transpose=False)
+            scale = _product_scale(at.exact_j, at.num_j.value, vectors, transpose=False, fallback=at.zero_scale)
             for d in range(len(vectors)):
                 for i in range(m):
                     rows.append(self._judge(
-                        quantity, k, (d, i), self._vector_label(quantity, d, i), exact[d, i], subs,
+                        quantity, at.k, (d, i), self._vector_label(quantity, d, i), exact[d, i], at.subs,
                         forward=ad_values[d, i], numeric=(num.value[i, d], num.error[i, d], num.method[i, d]),
                         one_sided=None if sided is None else tuple(a[i, d] for a in sided), scale=scale,
                         expr=lambda i=i, v=exact_vectors[d]: sympy.Add(*(self.symbolic.jacobian[i, j] * v[j] for j in range(n))),
                     ))
-        if len(cotangents):
-            exact = self._exact_products(exact_j, case.cotangents, transpose=True)
-            num_v = cotangents @ num_j.value
-            err_v = np.abs(cotangents) @ num_j.error
-            scale = _product_scale(exact_j, num_j.value, cotangents, transpose=True, fallback=zero_scale)
-            for c in range(len(cotangents)):
-                for j in range(n):
-                    rows.append(self._judge(
-                        Quantity.VJP, k, (c, j), self._vector_label(Quantity.VJP, c, j), exact[c, j], subs,
-                        reverse=ad.vjp[c, j], numeric=(num_v[c, j], err_v[c, j], "from numeric Jacobian"),
-                        one_sided=None, scale=scale,
-                        expr=lambda j=j, v=case.cotangents[c]: sympy.Add(*(v[i] * self.symbolic.jacobian[i, j] for i in range(m))),
-                    ))
-        if hessian_wanted:
-            rows.extend(self._hessian_rows(k, subs, x, ad.hessian, zero_scale))
-        if self.plans:
-            rows.extend(partial_rows(self.plans, k, point, subs, self._judge))
-        if self.derived:
-            rows.extend(self._derived_rows(k, subs, x, ad, num_j, zero_scale))
-        if self.implicit is not None:
-            rows.extend(self.implicit.rows(k, x, subs, self._judge))
-        if on_switching_set(kinked):
-            rows = by_definition(case, point, rows)
-        # at a kink there is no gradient to be steepest: D_u f is only piecewise linear in u
-        steepest = self._steepest(k, x, exact_j, ad.forward[0]) if case.scalar and not kinked else None
-        return rows, steepest
+        return rows
+
+    def _vjp_rows(self, at: _AtPoint) -> list[Row]:
+        """Vector-Jacobian products: reverse mode against the numeric Jacobian contracted."""
+        case, m, n = self.case, self.case.n_outputs, self.case.n_inputs
+        if not len(at.cotangents):
+            return []
+        exact = self._exact_products(at.exact_j, case.cotangents, transpose=True)
+        num_v = at.cotangents @ at.num_j.value
+        err_v = np.abs(at.cotangents) @ at.num_j.error
+        scale = _product_scale(at.exact_j, at.num_j.value, at.cotangents, transpose=True, fallback=at.zero_scale)
+        return [self._judge(
+            Quantity.VJP, at.k, (c, j), self._vector_label(Quantity.VJP, c, j), exact[c, j], at.subs,
+            reverse=at.ad.vjp[c, j], numeric=(num_v[c, j], err_v[c, j], "from numeric Jacobian"),
+            one_sided=None, scale=scale,
+            expr=lambda j=j, v=case.cotangents[c]: sympy.Add(*(v[i] * self.symbolic.jacobian[i, j] for i in range(m))),
+        ) for c in range(len(at.cotangents)) for j in range(n)]
 
     def _hessian_rows(self, k: int, subs: dict, x: np.ndarray, ad_hessian: np.ndarray | None,
                       zero_scale: float) -> list[Row]:
