@@ -226,53 +226,69 @@ def judge(entry: Entry, tol: Tolerances | None = None) -> Row:
         kink = _judge_kink(entry, tol)
         if kink is not None:
             return kink
-    engines = {Source.REVERSE: entry.reverse, Source.FORWARD: entry.forward}
-    present = {s: v for s, v in engines.items() if v is not None}
+    if entry.exact is None:
+        return _judge_without_exact(entry, tol)
+    return _judge_with_exact(entry, entry.exact, tol)
+
+
+def _judge_with_exact(entry: Entry, ref: float, tol: Tolerances) -> Row:
+    """The exact value is the reference: the engines, then the claims, are measured against it."""
+    ad_tol = tol.autograd_rtol * abs(ref) + tol.rounding_floor * max(entry.scale, abs(ref), entry.term_size)
+    wrong, notes, errors, num_ok = _engines_against_exact(entry, ref, ad_tol, tol)
+    claims_wrong, claim_notes, claim_errors = _claims_against_exact(entry, ref, tol)
+    wrong += claims_wrong
+    notes += claim_notes
+    errors += claim_errors
+    if Source.NUMERIC not in wrong and num_ok is None and entry.numeric is not None:
+        notes.append("numeric estimate unavailable here")
+    verdict = Verdict.MISMATCH if wrong else Verdict.PASS
+    return _row(entry, verdict, tuple(dict.fromkeys(wrong)), max(errors, default=0.0), ad_tol, "; ".join(notes))
+
+
+def _engines_against_exact(entry: Entry, ref: float, ad_tol: float, tol: Tolerances
+                           ) -> tuple[list[Source], list[str], list[float], bool | None]:
+    """Which engines are wrong (or SymPy, when every engine agrees against it), with notes, errors,
+    and whether the numeric value agrees (None: no usable numeric value)."""
+    present = {s: v for s, v in ((Source.REVERSE, entry.reverse), (Source.FORWARD, entry.forward)) if v is not None}
+    wrong: list[Source] = []
+    notes: list[str] = []
+    agree = {s: _finite(v) and abs(v - ref) <= ad_tol for s, v in present.items()}
+    num_ok = None
+    if entry.numeric is not None and _finite(entry.numeric) and _finite(entry.numeric_error):
+        num_ok = abs(entry.numeric - ref) <= _numeric_tolerance(entry, ref, tol)
+    supporters = sum(agree.values()) + (1 if num_ok else 0)
+    if supporters == 0 and (present or num_ok is not None) and _engines_agree(entry, tol):
+        # every engine agrees with each other against SymPy: the exact value is the odd one out
+        wrong.append(Source.EXACT)
+        notes.append("all engines agree with each other, not with the exact value")
+    else:
+        wrong.extend(s for s, ok in agree.items() if not ok)
+        if num_ok is False:
+            notes.append(
+                f"numeric estimate off by {fmt_number(abs(entry.numeric - ref), 6, 'none')} "
+                f"(its error estimate {fmt_number(entry.numeric_error, 6, 'none')}): numeric is wrong here"
+            )
+    return wrong, notes, [abs(v - ref) for v in present.values() if _finite(v)], num_ok
+
+
+def _claims_against_exact(entry: Entry, ref: float, tol: Tolerances) -> tuple[list[Source], list[str], list[float]]:
+    """Each claim within ``claim_rtol`` of the exact value, or wrong with a note and a likely cause."""
     wrong: list[Source] = []
     notes: list[str] = []
     errors: list[float] = []
-    if entry.exact is not None:
-        ref = entry.exact
-        ad_tol = tol.autograd_rtol * abs(ref) + tol.rounding_floor * max(entry.scale, abs(ref), entry.term_size)
-        num_tol = _numeric_tolerance(entry, ref, tol)
-        agree = {s: abs(v - ref) <= ad_tol for s, v in present.items() if _finite(v)}
-        num_ok = None
-        if entry.numeric is not None and _finite(entry.numeric) and _finite(entry.numeric_error):
-            num_ok = abs(entry.numeric - ref) <= num_tol
-        for s, v in present.items():
-            if not _finite(v):
-                agree[s] = False
-        supporters = sum(agree.values()) + (1 if num_ok else 0)
-        if supporters == 0 and (present or num_ok is not None) and _engines_agree(entry, tol):
-            # every engine agrees with each other against SymPy: the exact value is the odd one out
-            wrong.append(Source.EXACT)
-            notes.append("all engines agree with each other, not with the exact value")
-        else:
-            wrong.extend(s for s, ok in agree.items() if not ok)
-            if num_ok is False:
-                notes.append(
-                    f"numeric estimate off by {fmt_number(abs(entry.numeric - ref), 6, 'none')} "
-                    f"(its error estimate {fmt_number(entry.numeric_error, 6, 'none')}): numeric is wrong here"
-                )
-        errors.extend(abs(v - ref) for v in present.values() if _finite(v))
-        tolerance = ad_tol
-        claim_tol = tol.claim_rtol * abs(ref) + CLAIM_FLOOR * entry.scale
-        for claim in entry.claims:
-            if claim.value is None or not _finite(claim.value):
-                wrong.append(Source.CLAIM)
-                notes.append(f"claim {claim.key} = {claim.text!r}: {claim.problem or 'no value here'}")
-                continue
-            diff = abs(claim.value - ref)
-            errors.append(diff)
-            if diff > claim_tol:
-                wrong.append(Source.CLAIM)
-                notes.append(f"claim {claim.key} = {claim.text!r} gives {fmt_number(claim.value, 6, 'none')}, exact is {fmt_number(ref, 6, 'none')}"
-                             + _likely_cause(claim.value, ref))
-        if Source.NUMERIC not in wrong and num_ok is None and entry.numeric is not None:
-            notes.append("numeric estimate unavailable here")
-        verdict = Verdict.MISMATCH if wrong else Verdict.PASS
-        return _row(entry, verdict, tuple(dict.fromkeys(wrong)), max(errors, default=0.0), tolerance, "; ".join(notes))
-    return _judge_without_exact(entry, tol)
+    claim_tol = tol.claim_rtol * abs(ref) + CLAIM_FLOOR * entry.scale
+    for claim in entry.claims:
+        if claim.value is None or not _finite(claim.value):
+            wrong.append(Source.CLAIM)
+            notes.append(f"claim {claim.key} = {claim.text!r}: {claim.problem or 'no value here'}")
+            continue
+        diff = abs(claim.value - ref)
+        errors.append(diff)
+        if diff > claim_tol:
+            wrong.append(Source.CLAIM)
+            notes.append(f"claim {claim.key} = {claim.text!r} gives {fmt_number(claim.value, 6, 'none')}, "
+                         f"exact is {fmt_number(ref, 6, 'none')}" + _likely_cause(claim.value, ref))
+    return wrong, notes, errors
 
 
 def _judge_without_exact(entry: Entry, tol: Tolerances) -> Row:
