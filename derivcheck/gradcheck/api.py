@@ -22,14 +22,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from derivcheck.errors import DerivativeMismatch, Inconclusive
-from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options
+from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, Strategy
 from derivcheck.verdict import Tolerances, Verdict
 
 __all__ = ["CheckResult", "Mode", "ModeResult", "check_grad"]
 
 #: the most random directions a check may ask for
 MAX_DIRECTIONS = 64
-STRATEGIES = ("auto", "full", "directional")
+STRATEGIES = tuple(s.value for s in Strategy)
 
 
 def check_grad(
@@ -218,7 +218,7 @@ def _options(seed: object, directions: object, order: object, tolerances: object
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ValueError(f"budget must be a whole number of function evaluations >= 1, or None, got {budget!r}")
     return Options(seed=seed, directions=directions, order=order, tolerances=_tolerances(tolerances),
-                   device=None if device is None else str(device), strategy=strategy,  # type: ignore[arg-type]
+                   device=None if device is None else str(device), strategy=Strategy(strategy),
                    budget=budget)  # type: ignore[arg-type]
 
 

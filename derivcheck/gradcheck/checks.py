@@ -28,7 +28,7 @@ from derivcheck.gradcheck.causes import (
     transposed_shape_cause,
 )
 from derivcheck.gradcheck.reference import UNREFINED_LABEL, Numeric, kink_possible
-from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict
+from derivcheck.gradcheck.result import Approach, CheckResult, Mode, ModeResult, Options, Strategy, mode_verdict
 from derivcheck.gradcheck.suspects import localise, methods, missing_term, nanmax, unit_rows
 from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, label, one_line
 from derivcheck.model import Quantity
@@ -105,7 +105,7 @@ class TorchCheck:
                 self.complete = True
                 rows, suspects = self._full() if full else self._directional()
         except _ReverseFailed as failed:
-            return self._reverse_failure(str(failed), "full Jacobian" if full else "directional")
+            return self._reverse_failure(str(failed), Approach.FULL_JACOBIAN if full else Approach.DIRECTIONAL)
         first = overall([r.verdict for r in (*rows, *suspects)])
         second: list[Row] = []
         if self.options.order >= 2:
@@ -113,7 +113,7 @@ class TorchCheck:
                 second = self._second_order(full)
             else:
                 self.notes.append("second order not checked: first derivatives are not right yet")
-        return self._result(rows, suspects, second, "full Jacobian" if full else "directional")
+        return self._result(rows, suspects, second, Approach.FULL_JACOBIAN if full else Approach.DIRECTIONAL)
 
     def _direction_of(self, row: Row, full: bool) -> np.ndarray:
         if full or row.quantity is Quantity.JACOBIAN:
@@ -121,8 +121,8 @@ class TorchCheck:
         return self.U[row.index[1]]
 
     def _full_strategy(self) -> bool:
-        if self.options.strategy != "auto":
-            return self.options.strategy == "full"
+        if self.options.strategy is not Strategy.AUTO:
+            return self.options.strategy is Strategy.FULL
         return self.fn.n <= FULL_MAX_INPUTS and self.fn.n * self.fn.m <= FULL_MAX_ENTRIES
 
     def _check_point(self) -> CheckResult | None:
@@ -423,7 +423,7 @@ class TorchCheck:
             modes.append(ModeResult(Mode.SECOND, mode_verdict(second, Source.REVERSE) if second else None, note))
         return modes
 
-    def _result(self, rows: list[Row], suspects: list[Row], second: list[Row], strategy: str) -> CheckResult:
+    def _result(self, rows: list[Row], suspects: list[Row], second: list[Row], strategy: Approach) -> CheckResult:
         if self.numeric.note:
             self.notes.append(self.numeric.note)
         self.notes.extend(n for n in (self.numeric.outside_note(), self.numeric.smoothness, *self.numeric.notes) if n)
@@ -448,13 +448,13 @@ class TorchCheck:
         modes = (ModeResult(mode, verdict, note),) if mode is not None else ()
         result = CheckResult(
             target=self.target, verdict=verdict, modes=modes, rows=(), suspects=(), causes=(),
-            strategy="none", n_inputs=self.fn.n, n_outputs=self.fn.m, directions=0,
+            strategy=Approach.NONE, n_inputs=self.fn.n, n_outputs=self.fn.m, directions=0,
             evaluations=self.numeric.evaluations, dtype=self.fn.dtype, reference="none",
             seconds=time.perf_counter() - self.start, notes=(note,),
         )
         return result
 
-    def _reverse_failure(self, message: str, strategy: str) -> CheckResult:
+    def _reverse_failure(self, message: str, strategy: Approach) -> CheckResult:
         cause = transposed_shape_cause(message)
         result = CheckResult(
             target=self.target, verdict=Verdict.MISMATCH,

@@ -18,7 +18,7 @@ from derivcheck.cases.run import Status, run_case
 from derivcheck.engines import exact as symbolic
 from derivcheck.errors import EvaluationError, ExpressionError
 from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS, Layout, confinement_cause, ratio_cause, term_cause
-from derivcheck.gradcheck.result import CheckResult, Mode, ModeResult, Options, mode_verdict
+from derivcheck.gradcheck.result import Approach, CheckResult, Mode, ModeResult, Options, mode_verdict
 from derivcheck.language.parser import RESERVED, is_array, is_name, parse, to_number
 from derivcheck.mistakes.search import diagnose
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity, Variable
@@ -45,7 +45,7 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
         note = result.message.split(": ", 1)[-1]
         return CheckResult(
             target=target, verdict=Verdict.INCONCLUSIVE, modes=(), rows=(), suspects=(), causes=(),
-            strategy="exact", n_inputs=case.n_inputs, n_outputs=case.n_outputs, directions=0, evaluations=0,
+            strategy=Approach.EXACT, n_inputs=case.n_inputs, n_outputs=case.n_outputs, directions=0, evaluations=0,
             dtype="float64", reference="exact (SymPy)", seconds=time.perf_counter() - start, notes=(note,),
         )
     rows = result.rows
@@ -68,7 +68,7 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
         notes.extend(stopped)
     return CheckResult(
         target=target, verdict=overall([r.verdict for r in rows]), modes=tuple(modes), rows=tuple(rows),
-        suspects=(), causes=tuple(causes), strategy="exact", n_inputs=case.n_inputs, n_outputs=case.n_outputs,
+        suspects=(), causes=tuple(causes), strategy=Approach.EXACT, n_inputs=case.n_inputs, n_outputs=case.n_outputs,
         directions=0, evaluations=0, dtype="float64", reference="exact (SymPy, 34 digits)",
         seconds=time.perf_counter() - start, notes=tuple(notes),
     )

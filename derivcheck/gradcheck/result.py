@@ -32,6 +32,23 @@ _SOURCE_MODE = {Source.REVERSE: Mode.REVERSE, Source.FORWARD: Mode.FORWARD, Sour
                 Source.NUMERIC: Mode.NUMERIC}
 
 
+class Strategy(enum.StrEnum):
+    """How a check is asked to compare: ``auto`` picks full Jacobians for small inputs."""
+
+    AUTO = "auto"
+    FULL = "full"
+    DIRECTIONAL = "directional"
+
+
+class Approach(enum.StrEnum):
+    """How a check compared, as its summary says it."""
+
+    FULL_JACOBIAN = "full Jacobian"
+    DIRECTIONAL = "directional"
+    EXACT = "exact"
+    NONE = "none"
+
+
 @dataclass(frozen=True)
 class Options:
     """The validated options of one ``check_grad`` call."""
@@ -41,7 +58,7 @@ class Options:
     order: int = 1
     tolerances: Tolerances | None = None
     device: str | None = None
-    strategy: str = "auto"  # "auto", "full" or "directional"
+    strategy: Strategy = Strategy.AUTO
     budget: int | None = None  # the most function evaluations the numeric reference may spend
 
 
@@ -69,7 +86,7 @@ class CheckResult:
     rows: tuple[Row, ...]
     suspects: tuple[Row, ...]
     causes: tuple[str, ...]
-    strategy: str  # "full Jacobian", "directional" or "exact"
+    strategy: Approach
     n_inputs: int
     n_outputs: int
     directions: int
@@ -127,10 +144,10 @@ def summary_line(result: CheckResult) -> str:
         for m in result.modes
     )
     shape = f"{result.n_inputs} input entries x {result.n_outputs} output{'s' if result.n_outputs != 1 else ''}"
-    how = result.strategy + (f" ({result.directions} directions)" if result.strategy == "directional" else "")
+    how = result.strategy + (f" ({result.directions} directions)" if result.strategy is Approach.DIRECTIONAL else "")
     checked = f"{modes}; " if modes else ""
     reference = f"reference {result.reference}, " if result.reference != "none" else ""
-    how = f"{how}, " if result.strategy != "none" else ""
+    how = f"{how}, " if result.strategy is not Approach.NONE else ""
     return (f"check_grad({result.target}): {result.verdict.value}; {checked}{shape}, {how}"
             f"{reference}computed in {result.dtype}, {result.evaluations} evaluations, {result.seconds:.3g} s")
 

@@ -17,7 +17,7 @@ import torch
 from derivcheck.gradcheck import precision
 from derivcheck.gradcheck.inputs import Arguments, by_keyword
 from derivcheck.gradcheck.modules import Guarded, ModuleCall, StateGuard, modules_in
-from derivcheck.gradcheck.result import CheckResult, Mode, Options
+from derivcheck.gradcheck.result import Approach, CheckResult, Mode, Options
 from derivcheck.verdict import FLOAT64_EPS, Verdict, overall
 
 #: two calls at the same point "differ" beyond this many float64 ulps of the output's size
@@ -176,7 +176,7 @@ def _carried_state(fn, guard: StateGuard, target: str, options: Options) -> Chec
             f"the same point differs by {gap:.3g}; check a function of the state instead, or reset it inside")
     result = CheckResult(
         target=target, verdict=Verdict.INCONCLUSIVE, modes=(), rows=(), suspects=(), causes=(),
-        strategy="none", n_inputs=fn.n, n_outputs=fn.m, directions=0, evaluations=2, dtype=fn.dtype,
+        strategy=Approach.NONE, n_inputs=fn.n, n_outputs=fn.m, directions=0, evaluations=2, dtype=fn.dtype,
         reference="none", seconds=time.perf_counter() - start, notes=(note,),
     )
     return result
