@@ -297,7 +297,7 @@ def _judge_without_exact(entry: Entry, tol: Tolerances) -> Row:
     if num is None or not _finite(num) or err is None or not _finite(err):
         return _row(entry, Verdict.INCONCLUSIVE, (), math.inf, math.inf,
                     "no finite numeric reference at this point (outside the domain?)")
-    ad_tol = tol.autograd_rtol * abs(num) + tol.rounding_floor * max(entry.scale, abs(num))
+    ad_tol = tol.autograd_rtol * abs(num) + tol.rounding_floor * max(entry.scale, abs(num), entry.term_size)
     limit = tol.numeric_k * err + ad_tol
     wrong = [s for s, v in present.items() if not (_finite(v) and abs(v - num) <= limit)]
     errors = [abs(v - num) for v in present.values() if _finite(v)]

@@ -8,8 +8,10 @@ Which precision a function computes in is seen by watching the dtypes its operat
    error is caught whatever the dtype; and
 2. run as the user runs it, in half precision, its reverse-mode gradients compared entry by
    entry with the lifted code's (``compare_run``), with the dtype table's tolerances
-   (``verdict.DTYPE_RULES``) widened to the rounding its output actually shows: a backward that
-   overflows, underflows or loses its digits only in float16 fails here, and says so.
+   (``verdict.DTYPE_RULES``) widened to the rounding its output actually shows and to the
+   rounding its backward is measured to make (``rounding_noise``): a backward that overflows,
+   underflows or loses its digits only in float16 fails here, and says so; a correct kernel whose
+   gradient is a difference of large terms (a normalised sum, a saturated softmax) passes.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ COTANGENTS = 2
 KEPT_ROWS = 64
 #: the backward rounds about as much as the forward: allow this many times the rounding shown
 SHOWN_ROUNDING_FACTOR = 2.0
+#: inputs nudged by a few units in the last place, to see how much the half run's error moves
+NOISE_RUNS = 2
+#: ... by up to this many units of the dtype's eps (relative)
+NOISE_NUDGE = 2.0
 
 
 def lowest(dtypes: Sequence[torch.dtype]) -> torch.dtype | None:
@@ -146,14 +152,17 @@ def compare_run(fn, func: Callable, values: Sequence[object], dtype: str, seed: 
     if run_grads is None or lift_grads is None:
         return [], [f"the {dtype} run was not compared: it has no autograd graph"]
     rounding = shown_rounding(run_out, lift_out)
+    noise = rounding_noise(func, values, positions, fn, dtype, seed, run_grads - lift_grads)
     tol = tol or tolerances(dtype, rounding)
     notes = [(f"formulas checked in float64 (the same code lifted); the {dtype} run's gradients compared with "
-              f"them: rounding shown by the {dtype} output {rounding:.2g} (relative)")]
+              f"them: rounding shown by the {dtype} output {rounding:.2g} (relative)"
+              + (f", by its backward {noise:.2g} (absolute)" if noise else ""))]
+    terms = noise / dtype_rule(dtype).eps  # the size of terms whose rounding moves the error that much
     rows = []
     for c, (run, ref) in enumerate(zip(run_grads, lift_grads)):
         finite = ref[np.isfinite(ref)]
         scale = float(np.max(np.abs(finite))) if finite.size else 0.0
-        limit = tol.autograd_rtol * np.abs(ref) + tol.rounding_floor * np.maximum(scale, np.abs(ref))
+        limit = tol.autograd_rtol * np.abs(ref) + tol.rounding_floor * np.maximum(np.abs(ref), max(scale, terms))
         with np.errstate(invalid="ignore"):
             badness = np.where(np.isfinite(run), np.abs(run - ref) / np.maximum(limit, 1e-300), np.inf)
         order = np.argsort(-badness, kind="stable")[:KEPT_ROWS]
@@ -163,8 +172,40 @@ def compare_run(fn, func: Callable, values: Sequence[object], dtype: str, seed: 
             rows.append(judge(Entry(
                 quantity=Quantity.VJP, point=0, index=(c, int(j)), label=f"{text} in {dtype}",
                 reverse=float(run[j]), numeric=float(ref[j]), numeric_error=0.0,
-                method=f"{LIFTED} of the same code", scale=scale, dtype=dtype), tol))
+                method=f"{LIFTED} of the same code", scale=scale, term_size=terms, dtype=dtype), tol))
     return rows, notes
+
+
+def rounding_noise(func: Callable, values: Sequence[object], positions: Sequence[int], fn, dtype: str, seed: int,
+                   difference: np.ndarray) -> float:
+    """How much the half run's error (its gradient less the lifted code's) moves when the inputs move
+    by a few units in the last place: rounding moves it erratically, a wrong formula or kernel
+    does not (its error follows the gradient, which barely changes). The largest movement seen,
+    in absolute terms; 0.0 when nothing finite was seen.
+
+    A correct half-precision kernel whose gradient is a small difference of large terms (a
+    normalised sum of squares, a saturated softmax) errs by the dtype's rounding of those terms,
+    far beyond a tolerance relative to the gradient itself; this measures that rounding.
+    """
+    rng = np.random.default_rng([seed, 7])
+    moves = []
+    for _ in range(NOISE_RUNS):
+        nudged = [_nudged(v, rng, dtype_rule(dtype).eps) for v in values]
+        _, run = _gradients(func, nudged, positions, fn, lifted=False, seed=seed)
+        _, lift = _gradients(func, nudged, positions, fn, lifted=True, seed=seed)
+        if run is None or lift is None or run.shape != difference.shape:
+            continue
+        moves.append(np.abs((run - lift) - difference))
+    seen = np.concatenate([m[np.isfinite(m)] for m in moves]) if moves else np.zeros(0)
+    return float(np.max(seen)) if seen.size else 0.0
+
+
+def _nudged(value: object, rng: np.random.Generator, eps: float) -> object:
+    """A floating tensor moved by up to ``NOISE_NUDGE`` eps (relative) per entry; others as they are."""
+    if not isinstance(value, Tensor) or not value.is_floating_point() or value.numel() == 0:
+        return value
+    factor = 1 + NOISE_NUDGE * eps * rng.uniform(-1, 1, tuple(value.shape))
+    return (value.detach().double() * torch.from_numpy(factor).to(value.device)).to(value.dtype)
 
 
 def _gradients(func: Callable, values: Sequence[object], positions: Sequence[int], fn, *, lifted: bool,
