@@ -12,14 +12,22 @@ attribute crashes the next call (a segfault). ``StateGuard`` snapshots every sub
 attributes, parameters and buffers and puts them back after each call, so nothing of
 check_grad's outlives a call; a forward seen writing state is evaluated plainly (no ``vmap``),
 and one whose writes change the next call's output is reported as not deterministic.
+
+A forward may also convert its modules in place (``patch_descriptor.to(img)``, as kornia's
+``get_laf_descriptors`` does): ``Module.to`` swaps each parameter's ``.data``, keeping its
+identity. Under forward-mode ``vmap`` that crashes torch itself (a segfault), and with a complex
+input it leaves complex parameters behind. ``conversions_seen`` watches the first call for such
+conversions (the forward is then evaluated plainly), and ``after_call`` puts each tensor's data
+back when its dtype or device changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -43,6 +51,8 @@ class StateGuard:
         self._attributes = [(m, dict(m.__dict__)) for m in self.modules]
         self._tables = [(m, dict(m._parameters), dict(m._buffers)) for m in self.modules]
         self._values = [(t, t.detach().clone()) for m in self.modules for t in _tensors_of(m)] if values else []
+        self._data = [(t, t.data) for m in self.modules for t in _tensors_of(m)]
+        self.converted = False  # a call converted a module in place (``Module.to``, ``.double()``)
         self.carrying = False
         self._training = [(m, m.training) for m in self.modules]
 
@@ -67,6 +77,15 @@ class StateGuard:
                     self._note(module, next(iter(k for k in {*table, *saved} if table.get(k) is not saved.get(k))))
                     table.clear()
                     table.update(saved)
+        self._put_data_back()
+
+    def _put_data_back(self) -> None:
+        """Each tensor converted in place (``param.data`` swapped by ``Module.to``) gets its data back."""
+        for tensor, data in self._data:
+            if tensor.dtype != data.dtype or tensor.device != data.device or tensor.shape != data.shape:
+                self.converted = True
+                with torch.no_grad():
+                    tensor.data = data
 
     def _record(self) -> None:
         for module, attributes in self._attributes:
@@ -93,6 +112,29 @@ class StateGuard:
 
 
 _MISSING = object()
+
+
+@contextlib.contextmanager
+def conversions_seen(guard: StateGuard | None) -> Iterator[None]:
+    """Within the block, a call of ``Module._apply`` (``to``, ``double``, ``cuda``, ``apply``...) on
+    one of ``guard``'s modules sets ``guard.converted``. The class attribute is swapped for the
+    block only (the user's objects are never touched) and put back whatever happens."""
+    if guard is None:
+        yield
+        return
+    original = Module._apply
+    watched = {id(m) for m in guard.modules}
+
+    def recording(module: Module, *args, **kwargs):
+        if id(module) in watched:
+            guard.converted = True
+        return original(module, *args, **kwargs)
+
+    Module._apply = recording
+    try:
+        yield
+    finally:
+        Module._apply = original
 
 
 def _tensors_of(module: Module) -> list[Tensor]:

@@ -16,7 +16,7 @@ import torch
 
 from derivcheck.gradcheck import precision
 from derivcheck.gradcheck.inputs import Arguments, by_keyword
-from derivcheck.gradcheck.modules import Guarded, ModuleCall, StateGuard, modules_in
+from derivcheck.gradcheck.modules import Guarded, ModuleCall, StateGuard, conversions_seen, modules_in
 from derivcheck.gradcheck.result import Approach, CheckResult, Mode, Options
 from derivcheck.verdict import FLOAT64_EPS, Verdict, overall
 
@@ -73,7 +73,7 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
         guard = StateGuard(found) if found else None
         runnable = Guarded(plain, guard) if guard is not None else plain
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), conversions_seen(guard):
             user = precision.user_precision(runnable, values)  # one watched call, unless all float64
             watched = precision.Watched(runnable)
             fn = TorchFunction(watched, values, device=options.device, names=names)
@@ -84,7 +84,10 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
                 stateful = _carried_state(fn, guard, target, options)
                 if stateful is not None:
                     return stateful
-                fn._vmap = False  # a forward that writes state is evaluated plainly, one call at a time
+            if guard is not None and (guard.written or guard.converted):
+                # a forward that writes state or converts its modules is evaluated plainly, one call at
+                # a time: under vmap a module converted in place crashes torch itself
+                fn._vmap = fn._vmap_jvp = False
             result = check_function(fn, grad, options, target)
             if result.verdict is Verdict.MISMATCH and grad is None:
                 result = _with_cuts(result, fn)
@@ -96,6 +99,9 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
     if guard is not None and guard.written:
         result = _noted(result, f"the forward writes {', '.join(guard.written[:3])}: evaluated one call at a "
                                 f"time, state put back after each call")
+    elif guard is not None and guard.converted:
+        result = _noted(result, "the forward converts its modules in place (Module.to): evaluated one call at a "
+                                "time, each tensor's data put back after each call")
     training = [type(m).__name__ for m in owners if m.training]
     if training and _nondeterministic(result):
         result = _noted(result, f"{training[0]} is in training mode: call model.eval() before checking (dropout "

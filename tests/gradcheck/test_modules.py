@@ -213,3 +213,43 @@ def test_a_guard_restores_reassigned_and_added_attributes() -> None:
     guard.after_call()
     assert model.pk is pk and "last" not in vars(model)
     assert sorted(guard.written) == ["self.last", "self.pk"]
+
+
+class ConvertsInner(torch.nn.Module):
+    """kornia's ``get_laf_descriptors``: ``patch_descriptor.to(img)`` on every call (``Module.to``
+    swaps each parameter's ``.data`` in place: under forward-mode vmap torch itself crashed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = torch.nn.Conv2d(1, 1, 3, bias=False).double()
+        self.seen_wrapped: list[bool] = []
+
+    def forward(self, x):
+        self.seen_wrapped.append(is_functorch_wrapped_tensor(x))
+        self.inner.to(x)
+        return self.inner(x).tanh().sum()
+
+
+@pytest.mark.parametrize("how", ["module", "lambda"])
+def test_a_forward_that_converts_its_modules_is_evaluated_plainly_and_left_as_found(how: str) -> None:
+    model = ConvertsInner()
+    weight, data_before = model.inner.weight, model.inner.weight.detach().clone()
+    result = check_grad(model if how == "module" else (lambda t: model(t)), data(1, 1, 6, 6, grad=True))
+    assert result.ok
+    assert any("converts its modules in place" in n for n in result.notes)
+    if how == "lambda":  # the user's own module ran: never under vmap or functorch's jvp
+        assert model.seen_wrapped and not any(model.seen_wrapped)
+    assert model.inner.weight is weight and weight.dtype == F64 and not weight.is_complex()
+    assert torch.equal(weight.detach(), data_before)
+
+
+def test_a_guard_puts_back_data_converted_in_place() -> None:
+    model = torch.nn.Linear(2, 2).double()
+    weight, before = model.weight, model.weight.detach().clone()
+    guard = StateGuard([model])
+    with pytest.warns(UserWarning, match="Complex modules"):
+        model.to(torch.complex128)  # what a complex-step evaluation of ``self.to(x)`` does
+    assert weight.is_complex()
+    guard.after_call()
+    assert model.weight is weight and weight.dtype == F64 and torch.equal(weight.detach(), before)
+    assert guard.converted
