@@ -120,3 +120,21 @@ def test_bad_lookups_say_what_is_wrong() -> None:
         slot.flat((0, 0), ".imag")
     with pytest.raises(KeyError, match="no entry is named 'v\\[0\\]'"):
         Layout.from_slots([slot]).flat("v[0]")
+
+
+def test_the_vectors_own_terms_describe_the_same_layout_as_its_slots() -> None:
+    """A layout given as real-view shapes, pair flags and a namer (how check_grad's comparison
+    describes its inputs) locates and names every entry as the slots themselves do."""
+    tensors = [torch.ones(2, 3), torch.ones(2, 2, dtype=torch.complex128), torch.tensor([1.0, -float("inf"), 2.0]),
+               torch.tensor(3.0)]
+    slots = InputView(tensors, ["a", "z", "m", "s"]).slots
+    described = Layout(tuple(s.name for s in slots), tuple(s.layout_shape for s in slots),
+                       tuple(s.offset for s in slots), namer=lambda flat: label(slots, flat),
+                       complex=tuple(s.complex and s.kept is None for s in slots))
+    direct = Layout.from_slots(slots)
+    assert [s.paired for s in described.slots] == [s.paired for s in direct.slots] == [False, True, False, False]
+    assert described.size == direct.size == 6 + 8 + 2 + 1
+    for flat in range(direct.size):
+        assert described.locate(flat) == direct.locate(flat)
+        assert described.label(flat) == direct.label(flat)
+    assert direct.label(9) == "z[0, 1].imag" and direct.label(15) == "m[2]" and direct.label(16) == "s"
