@@ -28,7 +28,7 @@ def test_every_flat_index_round_trips_through_its_label(spec) -> None:
     layout = _layout(spec)
     assert layout.size == sum(int(np.prod(s, dtype=int)) * (2 if c else 1) for s, c in spec)
     for flat in range(layout.size):
-        k, slot = layout.find(flat)
+        _, slot = layout.find(flat)
         index, part = slot.entry(flat)
         assert slot.flat(index, part) == flat
         assert layout.flat(layout.label(flat)) == flat
