@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from derivcheck.flat_index import Layout, Slot
+
 if TYPE_CHECKING:  # SymPy costs 1.5 s to import: check_grad on a torch function never needs it
     import sympy
 
@@ -81,9 +83,7 @@ def entry_symbols(name: str, shape: tuple[int, ...]) -> tuple[sympy.Symbol, ...]
     """Real symbols for a named scalar or for every entry of a named array, in C order."""
     import sympy
 
-    if not shape:
-        return (sympy.Symbol(name, real=True),)
-    return tuple(sympy.Symbol(f"{name}[{','.join(map(str, index))}]", real=True) for index in np.ndindex(shape))
+    return tuple(sympy.Symbol(label, real=True) for label in Slot(name, tuple(shape)).labels(sep=","))
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,11 @@ class Case:
     @property
     def n_inputs(self) -> int:
         return sum(v.size for v in self.variables)
+
+    @property
+    def layout(self) -> Layout:
+        """The variables laid end to end, as the points and the Jacobian's columns flatten them."""
+        return Layout.consecutive(tuple(v.name for v in self.variables), tuple(v.shape for v in self.variables))
 
     @property
     def n_outputs(self) -> int:

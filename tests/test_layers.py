@@ -1,6 +1,6 @@
 """The package's layering, read from its source with ``ast``: imports flow one way and close no cycle.
 
-bottom (errors, model, verdict, numformat, table) -> language -> engines -> cases ->
+bottom (errors, model, flat_index, verdict, numformat, table) -> language -> engines -> cases ->
 {gradcheck, report} -> top (cli, output, progress, pytest_plugin). ``gradcheck`` and ``report``
 never import each other. Imports under ``TYPE_CHECKING`` and inside functions count too.
 """
@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "derivcheck"
 LAYERS = {
     "bottom": 0, "language": 1, "engines": 2, "mistakes": 3, "cases": 4, "gradcheck": 5, "report": 5, "top": 6,
 }
-BOTTOM = {"errors", "model", "verdict", "numformat", "table"}
+BOTTOM = {"errors", "model", "flat_index", "verdict", "numformat", "table"}
 TOP = {"cli", "output", "progress", "pytest_plugin", "__main__"}
 SIBLINGS = {frozenset({"gradcheck", "report"})}
 

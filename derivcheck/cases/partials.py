@@ -20,6 +20,7 @@ import sympy
 from derivcheck.cases.leibniz import LeibnizKey, leibniz_label
 from derivcheck.cases.quoting import _q
 from derivcheck.errors import CaseError
+from derivcheck.flat_index import Slot
 from derivcheck.language.parser import is_array, shape_of
 from derivcheck.model import Partial, Variable, entry_symbols
 
@@ -102,8 +103,7 @@ def build_partial(builder: _Builder, field: str, key: LeibnizKey) -> tuple[Parti
     if len(outputs) * len(wrt) > MAX_PARTIAL_ENTRIES:
         raise builder.error(field, f"{_q(key.key)} has {len(outputs) * len(wrt)} entries; the limit is {MAX_PARTIAL_ENTRIES}")
     all_labels = [s.name for s in (*symbols, *nodes)]
-    out_labels = [numerator if len(outputs) == 1 else f"{numerator}[{','.join(map(str, ix))}]"
-                  for ix in np.ndindex(num_shape or (len(outputs),))]
+    out_labels = (numerator,) if len(outputs) == 1 else Slot(numerator, num_shape or (len(outputs),)).labels(sep=",")
     labels = tuple(
         tuple(leibniz_label(out, [all_labels[j] for j in seq]) for seq in wrt) for out in out_labels
     )

@@ -13,9 +13,10 @@ import functools
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
+
+from derivcheck.flat_index import Layout
 
 #: two ratios, or a computed value and a candidate, "agree" within this (relative)
 CAUSE_RTOL = 1e-6
@@ -42,31 +43,6 @@ def says_nothing_if_inapplicable(rule: Callable[..., str | None]) -> Callable[..
             return None
 
     return guarded
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Names and shapes of the flattened inputs (and outputs), to turn indices into words."""
-
-    names: tuple[str, ...]
-    shapes: tuple[tuple[int, ...], ...]
-    offsets: tuple[int, ...]
-    namer: Callable[[int], str] | None = None  # names entries when shapes alone cannot (complex, masked)
-    complex: tuple[bool, ...] = ()  # per tensor: its entries are (real, imaginary) pairs
-
-    def locate(self, flat: int) -> tuple[int, tuple[int, ...]]:
-        """(which tensor, index inside it) of a flat position."""
-        for k, (shape, offset) in enumerate(zip(self.shapes, self.offsets)):
-            size = math.prod(shape)
-            if offset <= flat < offset + size:
-                return k, tuple(int(i) for i in np.unravel_index(flat - offset, shape)) if shape else ()
-        raise IndexError(flat)
-
-    def label(self, flat: int) -> str:
-        if self.namer is not None:
-            return self.namer(flat)
-        k, index = self.locate(flat)
-        return f"{self.names[k]}[{', '.join(map(str, index))}]" if index else self.names[k]
 
 
 @says_nothing_if_inapplicable
@@ -147,7 +123,8 @@ def transposed_cause(layout: Layout, reference: np.ndarray, computed: np.ndarray
             return "the Jacobian is transposed: computed = reference.T"
     rows = reference.reshape(-1, reference.shape[-1])
     cols = computed.reshape(-1, computed.shape[-1])
-    for name, shape, offset in zip(layout.names, layout.shapes, layout.offsets):
+    for slot in layout.slots:
+        name, shape, offset = slot.name, slot.layout_shape, slot.offset
         if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 2:
             continue
         size = shape[0] * shape[1]
@@ -182,7 +159,7 @@ def conjugate_cause(inputs: Layout, outputs: Layout, reference: np.ndarray, comp
     each 2x2 real block negated: ``f'`` used where torch's convention needs ``conj(f')``).
     """
     reference, computed = np.asarray(reference, float), np.asarray(computed, float)
-    if reference.ndim != 2 or reference.shape != computed.shape or not any(inputs.complex):
+    if reference.ndim != 2 or reference.shape != computed.shape or not any(s.paired for s in inputs.slots):
         return None
     imag_in = _imaginary(inputs, reference.shape[1])
     flipped = reference.copy()
@@ -190,7 +167,7 @@ def conjugate_cause(inputs: Layout, outputs: Layout, reference: np.ndarray, comp
     if _close(computed, flipped, reference) and not _close(computed, reference, reference):
         return ("the gradient of a complex input is conjugated: its imaginary parts have the wrong sign "
                 "(torch's convention: grad = dL/dRe z + i dL/dIm z; a conj() missing or extra?)")
-    if not any(outputs.complex):
+    if not any(s.paired for s in outputs.slots):
         return None
     imag_out = _imaginary(outputs, reference.shape[0])
     block = reference.copy()
@@ -205,9 +182,9 @@ def conjugate_cause(inputs: Layout, outputs: Layout, reference: np.ndarray, comp
 def _imaginary(layout: Layout, size: int) -> np.ndarray:
     """A mask of the imaginary-part positions among ``size`` flat entries."""
     mask = np.zeros(size, dtype=bool)
-    for shape, offset, is_complex in zip(layout.shapes, layout.offsets, layout.complex):
-        if is_complex:
-            mask[offset + 1:offset + math.prod(shape):2] = True
+    for slot in layout.slots:
+        if slot.paired:
+            mask[slot.offset + 1:slot.offset + slot.size:2] = True
     return mask
 
 
@@ -230,10 +207,9 @@ def confinement_cause(inputs: Layout, wrong_inputs: Sequence[int], *, outputs: L
     if not complete or not wrong_inputs:
         return None
     entries = sorted(set(wrong_inputs))
-    total = inputs.offsets[-1] + math.prod(inputs.shapes[-1])
-    if len(entries) == 1 and total > 1:
+    if len(entries) == 1 and inputs.size > 1:
         where = inputs.label(entries[0])
-        several_outputs = outputs is not None and math.prod(outputs.shapes[-1]) + outputs.offsets[-1] > 1
+        several_outputs = outputs is not None and outputs.size > 1
         if outputs is not None and several_outputs and len(set(wrong_outputs)) == 1:
             where += f" (output {outputs.label(next(iter(wrong_outputs)))})"
         return f"the error is confined to one entry: {where}"
@@ -259,7 +235,7 @@ def _all_rows_but_one(layout: Layout, located: list[tuple[int, tuple[int, ...]]]
     if len(tensors) != 1:
         return None
     k = next(iter(tensors))
-    shape = layout.shapes[k]
+    shape = layout.slots[k].layout_shape
     if len(shape) < 2 or shape[0] < 3:
         return None
     right = set(range(shape[0])) - {index[0] for _, index in located}
@@ -274,7 +250,7 @@ def _one_batch_row(layout: Layout, located: list[tuple[int, tuple[int, ...]]], w
     if len(tensors) != 1 or len(located) < 2:
         return None
     k = next(iter(tensors))
-    shape = layout.shapes[k]
+    shape = layout.slots[k].layout_shape
     if len(shape) < 2 or shape[0] < 2:
         return None
     leading = {index[0] for _, index in located}

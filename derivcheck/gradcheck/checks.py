@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from derivcheck.engines import numeric as finite_diff
+from derivcheck.flat_index import Layout, Slot, label
 from derivcheck.gradcheck.causes import (
-    Layout,
     confinement_cause,
     conjugate_cause,
     coupling_cause,
@@ -30,7 +30,7 @@ from derivcheck.gradcheck.causes import (
 from derivcheck.gradcheck.reference import UNREFINED_LABEL, Numeric, kink_possible
 from derivcheck.gradcheck.result import Approach, CheckResult, Mode, ModeResult, Options, Strategy, mode_verdict
 from derivcheck.gradcheck.suspects import localise, methods, missing_term, nanmax, unit_rows
-from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, label, one_line
+from derivcheck.gradcheck.torch_function import ModeUnsupported, one_line
 from derivcheck.model import Quantity
 from derivcheck.verdict import FLOAT64_EPS, ClaimValue, Entry, Row, Source, Tolerances, Verdict, judge, overall
 

@@ -17,7 +17,7 @@ import sympy
 from derivcheck.cases.run import Status, run_case
 from derivcheck.engines import exact as symbolic
 from derivcheck.errors import EvaluationError, ExpressionError
-from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS, Layout, confinement_cause, ratio_cause, term_cause
+from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS, confinement_cause, ratio_cause, term_cause
 from derivcheck.gradcheck.result import Approach, CheckResult, Mode, ModeResult, Options, mode_verdict
 from derivcheck.language.parser import RESERVED, is_array, is_name, parse, to_number
 from derivcheck.mistakes.search import diagnose
@@ -190,9 +190,7 @@ def _causes(case: Case, rows: list[Row], point: tuple[sympy.Expr, ...]) -> list[
     ratio = ratio_cause(np.array([r.exact for r in wrong]), np.array([r.claims[0].value for r in wrong]))
     if ratio:
         causes.append(ratio)
-    layout = Layout(tuple(v.name for v in case.variables), tuple(v.shape for v in case.variables),
-                    tuple(int(o) for o in np.cumsum([0] + [v.size for v in case.variables])[:-1]))
-    confined = confinement_cause(layout, [r.index[1] for r in wrong])
+    confined = confinement_cause(case.layout, [r.index[1] for r in wrong])
     if confined:
         causes.append(confined)
     grad_rows = sorted((r for r in rows if r.quantity is Quantity.JACOBIAN and r.claims), key=lambda r: r.index[1])

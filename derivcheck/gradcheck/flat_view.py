@@ -13,76 +13,14 @@ Entries that are not finite (a ``-inf`` mask) are held at their values and left 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from derivcheck.flat_index import Slot
+
 Tensor = torch.Tensor
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One tensor inside the flat vector: where it sits and how to name its entries.
-
-    ``shape`` is the tensor's shape; a complex tensor holds two flat entries per element; ``kept``
-    lists the real-view positions in the vector when some entries are held fixed (else ``None``).
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    offset: int
-    complex: bool = False
-    kept: tuple[int, ...] | None = None
-
-    @property
-    def full_size(self) -> int:
-        return math.prod(self.shape) * (2 if self.complex else 1)
-
-    @property
-    def size(self) -> int:
-        return len(self.kept) if self.kept is not None else self.full_size
-
-    @property
-    def layout_shape(self) -> tuple[int, ...]:
-        """The shape of the slot's entries in the vector (for index arithmetic)."""
-        if self.kept is not None:
-            return (self.size,)
-        return (*self.shape, 2) if self.complex else self.shape
-
-    def _position(self, flat: int) -> tuple[tuple[int, ...], str]:
-        k = flat - self.offset
-        if self.kept is not None:
-            k = self.kept[k]
-        part = ""
-        if self.complex:
-            k, imag = divmod(k, 2)
-            part = ".imag" if imag else ".real"
-        index = tuple(int(i) for i in np.unravel_index(k, self.shape)) if self.shape else ()
-        return index, part
-
-    def label(self, flat: int) -> str:
-        """``name[i, j]`` (``name[i, j].imag`` for a complex tensor) for flat position ``flat``."""
-        index, part = self._position(flat)
-        return (f"{self.name}[{', '.join(map(str, index))}]" if index else self.name) + part
-
-    def index(self, flat: int) -> tuple[int, ...]:
-        return self._position(flat)[0]
-
-
-def find_slot(slots: Sequence[Slot], flat: int) -> Slot:
-    """The slot holding flat position ``flat``."""
-    for slot in slots:
-        if slot.offset <= flat < slot.offset + slot.size:
-            return slot
-    raise IndexError(flat)
-
-
-def label(slots: Sequence[Slot], flat: int) -> str:
-    """The name of the entry at flat position ``flat``."""
-    return find_slot(slots, flat).label(flat)
 
 
 def real_view(t: Tensor) -> Tensor:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, as_array
+from derivcheck.flat_index import Slot
+from derivcheck.gradcheck.torch_function import ModeUnsupported, as_array
 
 
 class NumpyFunction:

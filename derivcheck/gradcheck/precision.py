@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from derivcheck.gradcheck.flat_view import flatten_outputs, label
+from derivcheck.flat_index import label
+from derivcheck.gradcheck.flat_view import flatten_outputs
 from derivcheck.gradcheck.result import LIFTED
 from derivcheck.gradcheck.torch_modes import Float64
 from derivcheck.model import Quantity

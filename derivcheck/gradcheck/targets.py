@@ -148,8 +148,8 @@ def _as_run(result: CheckResult, fn, runnable: Callable, values: tuple, dtype: s
 
 def _with_cuts(result: CheckResult, fn) -> CheckResult:
     """Name the steps that cut a path from a wrong input to the output, first among the causes."""
+    from derivcheck.flat_index import find_slot
     from derivcheck.gradcheck.cuts import cut_causes, find_cuts
-    from derivcheck.gradcheck.torch_function import find_slot
 
     cuts = find_cuts(fn)
     if not cuts:

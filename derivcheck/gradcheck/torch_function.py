@@ -18,11 +18,12 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from derivcheck.flat_index import Slot
 from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS
-from derivcheck.gradcheck.flat_view import InputView, Slot, find_slot, flatten_outputs, label, out_slots, output_parts
+from derivcheck.gradcheck.flat_view import InputView, flatten_outputs, out_slots, output_parts
 from derivcheck.gradcheck.torch_modes import Float64, HoldOne, Holomorphic
 
-__all__ = ["ModeUnsupported", "Slot", "TorchFunction", "find_slot", "flatten_outputs", "label"]
+__all__ = ["ModeUnsupported", "TorchFunction", "flatten_outputs"]
 
 Tensor = torch.Tensor
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from derivcheck.flat_index import Layout
 from derivcheck.gradcheck.causes import (
-    Layout,
     confinement_cause,
     coupling_cause,
     ratio_cause,

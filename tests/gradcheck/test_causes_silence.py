@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from derivcheck.flat_index import Layout
 from derivcheck.gradcheck.causes import (
-    Layout,
     confinement_cause,
     conjugate_cause,
     coupling_cause,

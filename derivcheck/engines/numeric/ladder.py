@@ -133,6 +133,28 @@ class _Choice:
     resolved: np.ndarray  # (D, m) bool: smaller steps cannot help
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """A block's evaluated columns per entry, first and in exponent order: (B, C) arrays."""
+
+    gather: np.ndarray  # column indices into the ladder's exponents
+    counts: np.ndarray  # (B,) evaluated columns per entry
+    pad: np.ndarray  # bool: past the entry's evaluated columns
+    exps: np.ndarray  # exponents, nan where padded
+    rows: np.ndarray  # (B, 1) entry indices, for fancy indexing
+
+
+@dataclass(frozen=True)
+class _KindCandidates:
+    """One kind's candidates over a block of B entries: value, error (B, m, N), windows, their steps."""
+
+    value: np.ndarray
+    error: np.ndarray  # penalised for a one-sided kind
+    first: np.ndarray  # (N,) first column of each window
+    last_noise: np.ndarray  # (B, m) noise of the entry's smallest-step quotient, penalised
+    steps: np.ndarray  # (B, N) each window's smallest step
+
+
 class _Ladder:
     """Quotients of every kind at every evaluated (entry, exponent), with adaptive rounds.
 
@@ -273,42 +295,41 @@ class _Ladder:
             plausible = both_sides & (hidden <= HIDDEN_NOISE_MAX_REL * np.abs(self.center))
         return NOISE_SAFETY * np.where(plausible, hidden, 0.0)
 
-    def _choose_block(self, kinds: tuple[str, ...], part: slice) -> _Choice:
+    def _columns(self, part: slice) -> _Columns:
+        """Per entry of the block, its evaluated columns first, in exponent order; the rest pad."""
         done = self.done[part]
-        # Per entry, its evaluated columns first, in exponent order; the rest pad with nan.
         gather = np.argsort(~done, axis=1, kind="stable")
         counts = done.sum(axis=1)
         columns = int(counts.max())
         gather = gather[:, :columns]
         pad = np.arange(columns)[None, :] >= counts[:, None]
         exps = np.where(pad, np.nan, self.exponents[gather].astype(float))
-        rows = np.arange(done.shape[0])[:, None]
-        values, errors, kind_ids, firsts, last_noise, steps = [], [], [], [], [], []
-        hidden = self._hidden_noise(part, rows, gather, pad) if "central" in kinds else None  # (B, m)
-        for kind_id, kind in enumerate(kinds):
-            store = {name: array[part] for name, array in self.store[kind].items()}
-            value = np.where(pad[..., None], np.nan, store["value"][rows, gather])
-            noise = store["noise"][rows, gather]
-            if hidden is not None:
-                # Each sample may carry the hidden error: central quotients divide two of
-                # them by 2t, one-sided ones by t.
-                share = 1.0 if kind == "central" else 2.0
-                with np.errstate(all="ignore"):
-                    extra = share * hidden[:, None, :] / store["step"][rows, gather][..., None]
-                noise = noise + np.where(np.isnan(extra), 0.0, extra)
-            u = np.where(pad, np.nan, store["u"][rows, gather])
-            cands = _extrapolate(value, u, noise)
-            penalty = 1.0 if kind == "central" else ONE_SIDED_PENALTY
-            values.append(cands.value)
-            errors.append(penalty * cands.error)
-            kind_ids.append(np.full(cands.first.size, kind_id))
-            firsts.append(cands.first)
-            last_noise.append(penalty * noise[np.arange(noise.shape[0]), counts - 1])  # (B, m)
-            steps.append(store["step"][rows, gather][:, cands.last])  # (B, N): each window's smallest step
-        value = np.concatenate(values, axis=2)
-        error = np.concatenate(errors, axis=2)
-        kind_id = np.concatenate(kind_ids)
-        first = np.concatenate(firsts)
+        return _Columns(gather, counts, pad, exps, np.arange(done.shape[0])[:, None])
+
+    def _kind_candidates(self, kind: str, part: slice, cols: _Columns, hidden: np.ndarray | None) -> _KindCandidates:
+        """One kind's extrapolated candidates over the block, one-sided ones penalised."""
+        rows, gather, pad = cols.rows, cols.gather, cols.pad
+        store = {name: array[part] for name, array in self.store[kind].items()}
+        value = np.where(pad[..., None], np.nan, store["value"][rows, gather])
+        noise = store["noise"][rows, gather]
+        if hidden is not None:
+            # Each sample may carry the hidden error: central quotients divide two of
+            # them by 2t, one-sided ones by t.
+            share = 1.0 if kind == "central" else 2.0
+            with np.errstate(all="ignore"):
+                extra = share * hidden[:, None, :] / store["step"][rows, gather][..., None]
+            noise = noise + np.where(np.isnan(extra), 0.0, extra)
+        u = np.where(pad, np.nan, store["u"][rows, gather])
+        cands = _extrapolate(value, u, noise)
+        penalty = 1.0 if kind == "central" else ONE_SIDED_PENALTY
+        return _KindCandidates(
+            cands.value, penalty * cands.error, cands.first,
+            penalty * noise[np.arange(noise.shape[0]), cols.counts - 1],  # (B, m)
+            store["step"][rows, gather][:, cands.last])  # (B, N): each window's smallest step
+
+    @staticmethod
+    def _best_candidate(value: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(index, value, error with its floor, finite) of the smallest-error candidate per (entry, output)."""
         finite_value = np.isfinite(value)
         # Finite errors first; a finite value with an infinite error beats no value at all.
         largest = np.finfo(np.float64).max
@@ -319,23 +340,38 @@ class _Ladder:
         ok = np.isfinite(chosen)
         chosen_error = np.where(ok & ~np.isnan(chosen_error), chosen_error, np.inf)
         chosen_error = chosen_error + ESTIMATE_FLOOR_ULPS * EPS * np.where(ok, np.abs(chosen), 0.0)
-        chosen = np.where(ok, chosen, np.nan)
+        return best, np.where(ok, chosen, np.nan), chosen_error, ok
+
+    def _choose_block(self, kinds: tuple[str, ...], part: slice) -> _Choice:
+        """The best candidate per (entry, output) of one block of entries, over the given kinds."""
+        cols = self._columns(part)
+        hidden = self._hidden_noise(part, cols.rows, cols.gather, cols.pad) if "central" in kinds else None  # (B, m)
+        per_kind = [self._kind_candidates(kind, part, cols, hidden) for kind in kinds]
+        value = np.concatenate([c.value for c in per_kind], axis=2)
+        error = np.concatenate([c.error for c in per_kind], axis=2)
+        kind_id = np.concatenate([np.full(c.first.size, k) for k, c in enumerate(per_kind)])
+        first = np.concatenate([c.first for c in per_kind])
+        best, chosen, chosen_error, ok = self._best_candidate(value, error)
         best_kind = kind_id[best]
         labels = np.array([_KIND_LABELS[k] for k in kinds], dtype=object)
         method = np.where(ok, labels[best_kind], NO_ESTIMATE).astype(object)
         b_index = np.arange(value.shape[0])[:, None]
-        step = np.where(ok, np.take_along_axis(np.concatenate(steps, axis=1), best, axis=1), np.nan)
-        first_exponent = np.where(ok, exps[b_index, first[best]], np.nan)
-        # Smaller steps cannot help once the error is below the rounding error of the next
-        # smaller step (rounding grows as the step shrinks) or near rounding of the value.
-        noise_next = self.stencil.growth * np.stack(last_noise)[best_kind, b_index, np.arange(value.shape[1])[None, :]]
+        step = np.where(ok, np.take_along_axis(np.concatenate([c.steps for c in per_kind], axis=1), best, axis=1),
+                        np.nan)
+        first_exponent = np.where(ok, cols.exps[b_index, first[best]], np.nan)
+        last_noise = np.stack([c.last_noise for c in per_kind])
+        noise_next = self.stencil.growth * last_noise[best_kind, b_index, np.arange(value.shape[1])[None, :]]
+        return _Choice(chosen, chosen_error, method, step, first_exponent, self._resolved(chosen, chosen_error, noise_next))
+
+    def _resolved(self, chosen: np.ndarray, chosen_error: np.ndarray, noise_next: np.ndarray) -> np.ndarray:
+        """Smaller steps cannot help once the error is below the rounding error of the next
+        smaller step (rounding grows as the step shrinks) or near rounding of the value."""
         with np.errstate(invalid="ignore"):
             resolved = (chosen_error <= noise_next) | (chosen_error <= GOOD_ENOUGH_ULPS * EPS * np.abs(chosen))
             # Measured noise far above rounding means f is not smooth on the probe's scale,
             # so the steps so far (much larger) are suspect and the noise bound means little.
             rough = self.sigma > ROUGH_NOISE * np.abs(self.center)
-        resolved &= ~rough[None, :]
-        return _Choice(chosen, chosen_error, method, step, first_exponent, resolved)
+        return resolved & ~rough[None, :]
 
 
 def _run_ladder(stencil, call: _Evaluator, x: np.ndarray, groups: tuple[tuple[str, ...], ...],

@@ -78,6 +78,70 @@ SHRINK_LEVELS = 7
 SHRINK_LABEL = "central-shrinking"
 
 
+def _shrinking_points(point: np.ndarray, vectors: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """One batch, filled in place: the centre, then x + t v and x - t v (a million inputs: no copies)."""
+    count, levels = t.shape
+    points = np.empty((1 + 2 * t.size, point.size))
+    points[0] = point
+    plus = points[1:1 + t.size].reshape(count, levels, point.size)
+    minus = points[1 + t.size:].reshape(count, levels, point.size)
+    np.multiply(t[..., None], vectors[:, None, :], out=plus)
+    np.subtract(point, plus, out=minus)
+    plus += point
+    return points
+
+
+def _taken_steps(points: np.ndarray, point: np.ndarray, vectors: np.ndarray,
+                 t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The forward and backward steps (D, L, 1) the batch took from x."""
+    count, levels = t.shape
+    if np.all(np.count_nonzero(vectors, axis=1) == 1):  # along axes the representable steps are exact
+        sides = _along(points[1:].reshape(2, count, levels, point.size).transpose(1, 0, 2, 3)
+                       .reshape(count, -1, point.size), point, vectors,
+                       np.concatenate([t, -t], axis=1)).reshape(count, 2, levels)
+        return sides[:, 0, :, None], -sides[:, 1, :, None]
+    return t[..., None], t[..., None]  # along a general vector the nominal step is kept (see sampling._along)
+
+
+def _hidden_rounding(diff: np.ndarray, clean: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Rounding the eps-model misses (samples quantised in steps of eps times an intermediate,
+    as in GELU's far tail), per direction and output (D, m): it shows where consecutive quotients
+    move apart again as the step shrinks, a truncation error only shrinks: a difference d at
+    step t is a sample error d t."""
+    earlier = np.minimum.accumulate(np.where(clean, diff, np.inf), axis=1)
+    before = np.concatenate([np.full_like(earlier[:, :1], np.inf), earlier[:, :-1]], axis=1)
+    grown = clean & np.isfinite(diff) & (diff > HIDDEN_GROWTH * before)
+    return np.max(np.where(grown, diff * t[:, 1:, None], 0.0), axis=1)
+
+
+def _middle_step_errors(f0: np.ndarray, fp: np.ndarray, fm: np.ndarray, tp: np.ndarray, tm: np.ndarray,
+                        t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Central quotients (D, L, m), one-sided gaps F - B (D, L, m) and the error of each middle step
+    of three consecutive ones (D, L-2, m), inf where a pair is not clean."""
+    sigma = np.zeros(f0.shape[-1])
+    with np.errstate(all="ignore"):
+        ep, em, e0 = _sample_error(fp, sigma), _sample_error(fm, sigma), _sample_error(f0, sigma)
+        central = (fp - fm) / (tp + tm)
+        central_noise = (ep + em) / (tp + tm)
+        gap = (fp - f0) / tp - (f0 - fm) / tm  # F - B: t f'' where smooth
+        gap_noise = (ep + e0) / tp + (e0 + em) / tm
+        # a pair (k, k+1) is clean where the one-sided gap shrinks with the step (halves at
+        # least, a quarter for a smooth f) or is rounding at both steps
+        small, large = np.abs(gap[:, 1:]), np.abs(gap[:, :-1])
+        clean = (small <= 0.5 * large + gap_noise[:, 1:] + gap_noise[:, :-1]) | (
+            (small <= gap_noise[:, 1:]) & (large <= gap_noise[:, :-1]))
+        diff = np.abs(central[:, 1:] - central[:, :-1])  # (D, L-1, m)
+        central_noise = central_noise + NOISE_SAFETY * _hidden_rounding(diff, clean, t)[:, None, :] / t[..., None]
+        step_apart = diff + central_noise[:, 1:] + central_noise[:, :-1]
+        # the estimate is the middle of three steps, its error both neighbours' distance: a pair
+        # can agree by chance (samples quantised by rounding the eps-model does not see, as in
+        # GELU's far tail); the third step shows that rounding
+        error = step_apart[:, :-1] + step_apart[:, 1:]
+        usable = clean[:, :-1] & clean[:, 1:] & np.isfinite(error) & np.isfinite(central[:, 1:-1])
+        error = np.where(usable, error, np.inf)
+    return central, gap, error
+
+
 def shrinking(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, typical: np.ndarray | None = None,
               exponent: int = QUICK_EXPONENT, levels: int = SHRINK_LEVELS) -> NumericDerivative:
     """Central differences at steps shrinking from the first estimate's, for a function that is
@@ -105,54 +169,14 @@ def shrinking(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, typi
     count = len(vectors)
     ladder = exponent + 2 * np.arange(levels + 1)  # (L,)
     t = np.ldexp(scales[:, None], -ladder[None, :])  # (D, L)
-    # one batch, filled in place: the centre, then x + t v and x - t v (a million inputs: no copies)
-    points = np.empty((1 + 2 * t.size, point.size))
-    points[0] = point
-    plus = points[1:1 + t.size].reshape(count, ladder.size, point.size)
-    minus = points[1 + t.size:].reshape(count, ladder.size, point.size)
-    np.multiply(t[..., None], vectors[:, None, :], out=plus)
-    np.subtract(point, plus, out=minus)
-    plus += point
+    points = _shrinking_points(point, vectors, t)
     call = _Evaluator(f)
     out = call(points)
     f0, rest = out[0], out[1:]
     fp = rest[: count * ladder.size].reshape(count, ladder.size, -1)
     fm = rest[count * ladder.size:].reshape(count, ladder.size, -1)
-    if np.all(np.count_nonzero(vectors, axis=1) == 1):  # along axes the representable steps are exact
-        sides = _along(points[1:].reshape(2, count, ladder.size, point.size).transpose(1, 0, 2, 3)
-                       .reshape(count, -1, point.size), point, vectors,
-                       np.concatenate([t, -t], axis=1)).reshape(count, 2, ladder.size)
-        tp, tm = sides[:, 0, :, None], -sides[:, 1, :, None]  # (D, L, 1)
-    else:  # along a general vector the nominal step is kept (see sampling._along)
-        tp = tm = t[..., None]
-    sigma = np.zeros(out.shape[1])
-    with np.errstate(all="ignore"):
-        ep, em, e0 = _sample_error(fp, sigma), _sample_error(fm, sigma), _sample_error(f0, sigma)
-        central = (fp - fm) / (tp + tm)
-        central_noise = (ep + em) / (tp + tm)
-        gap = (fp - f0) / tp - (f0 - fm) / tm  # F - B: t f'' where smooth
-        gap_noise = (ep + e0) / tp + (e0 + em) / tm
-        # a pair (k, k+1) is clean where the one-sided gap shrinks with the step (halves at
-        # least, a quarter for a smooth f) or is rounding at both steps
-        small, large = np.abs(gap[:, 1:]), np.abs(gap[:, :-1])
-        clean = (small <= 0.5 * large + gap_noise[:, 1:] + gap_noise[:, :-1]) | (
-            (small <= gap_noise[:, 1:]) & (large <= gap_noise[:, :-1]))
-        diff = np.abs(central[:, 1:] - central[:, :-1])  # (D, L-1, m)
-        # Rounding the eps-model misses (samples quantised in steps of eps times an intermediate,
-        # as in GELU's far tail) shows where consecutive quotients move apart again as the step
-        # shrinks, a truncation error only shrinks: a difference d at step t is a sample error d t.
-        earlier = np.minimum.accumulate(np.where(clean, diff, np.inf), axis=1)
-        before = np.concatenate([np.full_like(earlier[:, :1], np.inf), earlier[:, :-1]], axis=1)
-        grown = clean & np.isfinite(diff) & (diff > HIDDEN_GROWTH * before)
-        hidden = np.max(np.where(grown, diff * t[:, 1:, None], 0.0), axis=1)  # (D, m)
-        central_noise = central_noise + NOISE_SAFETY * hidden[:, None, :] / t[..., None]
-        step_apart = diff + central_noise[:, 1:] + central_noise[:, :-1]
-        # the estimate is the middle of three steps, its error both neighbours' distance: a pair
-        # can agree by chance (samples quantised by rounding the eps-model does not see, as in
-        # GELU's far tail); the third step shows that rounding
-        error = step_apart[:, :-1] + step_apart[:, 1:]
-        usable = clean[:, :-1] & clean[:, 1:] & np.isfinite(error) & np.isfinite(central[:, 1:-1])
-        error = np.where(usable, error, np.inf)
+    tp, tm = _taken_steps(points, point, vectors, t)
+    central, gap, error = _middle_step_errors(f0, fp, fm, tp, tm, t)
     best = np.argmin(error, axis=1)  # (D, m)
     rows = np.arange(count)[:, None]
     outs = np.arange(error.shape[2])[None, :]
