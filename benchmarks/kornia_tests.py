@@ -107,6 +107,9 @@ class Recorder:
         record["check_grad_calls"] = counter["n"]
         if record["check_grad"] != record["gradcheck"]:
             record["referee"] = referee(func, args)
+            dump = os.environ.get("DERIVCHECK_KORNIA_DUMP")
+            if dump:  # the function and inputs of each disagreement, to replay with check_grad alone
+                record["dump"] = _dump(Path(dump), func, args)
         with self.out.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         if isinstance(answer, Exception):
@@ -115,6 +118,19 @@ class Recorder:
             raise AssertionError("gradcheck failed (derivcheck's kornia benchmark records both checkers)")
         with torch.no_grad():
             return answer
+
+
+def _dump(folder: Path, func, args) -> str:  # noqa: ANN001
+    """``torch.save`` of the function (a kornia module pickles by reference) and its inputs."""
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{len(list(folder.glob('*.pt')))}.pt"
+    try:
+        torch.save({"func": func, "inputs": args}, path)
+    except Exception as exc:  # noqa: BLE001 - a closure or lambda: not picklable
+        return f"not saved: {_one_line(exc)}"
+    return str(path)
 
 
 def referee(func, args) -> str:  # noqa: ANN001
@@ -209,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--save", type=Path, help="also write every call's record to this JSON-lines file")
     parser.add_argument("--isolate", action="store_true", help="one pytest process per folder")
+    parser.add_argument("--dump", type=Path, help="save each disagreement's function and inputs here (torch.save)")
     parser.add_argument("--worker", nargs=2, metavar=("FOLDER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     kornia = args.kornia.resolve()
@@ -224,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(scratch) / (str(len(records)) + ".jsonl")
             # no network: a test that downloads pretrained weights fails at once instead of hanging
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(kornia)]),
+                   **({"DERIVCHECK_KORNIA_DUMP": str(args.dump.resolve())} if args.dump else {}),
                    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
                    "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
             command = [sys.executable, str(Path(__file__).resolve()), str(kornia), folder, "-k", args.keyword,
