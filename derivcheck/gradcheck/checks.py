@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from derivcheck.engines import numeric as finite_diff
+from derivcheck.engines.numeric import Method
 from derivcheck.gradcheck.causes import (
     Layout,
     confinement_cause,
@@ -27,7 +27,7 @@ from derivcheck.gradcheck.causes import (
     transposed_cause,
     transposed_shape_cause,
 )
-from derivcheck.gradcheck.reference import UNREFINED_LABEL, Numeric, kink_possible
+from derivcheck.gradcheck.reference import Numeric, kink_possible
 from derivcheck.gradcheck.result import Approach, CheckResult, Mode, ModeResult, Options, Strategy, mode_verdict
 from derivcheck.gradcheck.suspects import localise, methods, missing_term, nanmax, unit_rows
 from derivcheck.gradcheck.torch_function import ModeUnsupported, Slot, label, one_line
@@ -99,7 +99,7 @@ class TorchCheck:
         try:
             rows, suspects = self._full() if full else self._directional()
             suspicious = [r for r in (*rows, *suspects) if r.verdict is Verdict.MISMATCH
-                          and finite_diff.COMPLEX_LABEL in (r.method or "")]
+                          and Method.COMPLEX_STEP in Method.within(r.method)]
             if suspicious and self.numeric.distrusts(self._direction_of(suspicious[0], full)):
                 self.causes.clear()
                 self.complete = True
@@ -474,7 +474,7 @@ class _ReverseFailed(Exception):
 def _unconfirmed(rows: list[Row]) -> list[Row]:
     """Rows whose first estimate the budget left unrefined say so (their numeric has no error bound)."""
     return [dataclasses.replace(r, note="unconfirmed: the evaluation budget stopped its refinement")
-            if r.method == UNREFINED_LABEL and r.verdict is Verdict.INCONCLUSIVE else r for r in rows]
+            if r.method == Method.UNREFINED and r.verdict is Verdict.INCONCLUSIVE else r for r in rows]
 
 
 def _layout(slots: Sequence[Slot]) -> Layout:
