@@ -43,7 +43,7 @@ SAME_OUTPUT_ULPS = 64
 
 
 def check_function(fn, grad: Callable | None, options: Options, target: str) -> CheckResult:
-    """Check a ``userfn`` function's derivatives; returns the result (the caller raises)."""
+    """Check a ``TorchFunction`` or ``NumpyFunction``'s derivatives; returns the result (the caller raises)."""
     start = time.perf_counter()
     ctx = prepare(fn, grad, options)
     nothing = _nothing_to_compare(fn)
@@ -173,8 +173,9 @@ def _result(ctx: Context, target: str, start: float, options: Options, first: Fi
     return build_result(
         target, n_inputs=fn.n, n_outputs=fn.m, dtype=fn.dtype, start=start, verdict=verdict, modes=modes,
         rows=(*first.rows, *second.rows), suspects=first.suspects, causes=(*first.causes, *second.causes),
-        strategy=approach, directions=len(ctx.U), evaluations=numeric.evaluations, reference=f"numeric ({numeric.method})",
-        notes=(*notes, *reference_notes, *getattr(fn, "notes", ()), *precision), complete=first.complete)
+        strategy=approach, directions=len(ctx.U), evaluations=numeric.evaluations,
+        reference=f"numeric ({numeric.method})", complete=first.complete,
+        notes=(*notes, *reference_notes, *getattr(fn, "notes", ()), *precision))
 
 
 def _early(ctx: Context, target: str, start: float, note: str, verdict: Verdict = Verdict.INCONCLUSIVE,
