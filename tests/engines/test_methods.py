@@ -13,7 +13,8 @@ from derivcheck.verdict import Entry, Tolerances, judge
 
 
 def test_members_read_as_the_labels_users_see() -> None:
-    assert json.dumps([Method.COMPLEX_STEP, Method.UNREFINED]) == '["complex-step", "central-one-step (unrefined: budget)"]'
+    text = '["complex-step", "central-one-step (unrefined: budget)"]'
+    assert json.dumps([Method.COMPLEX_STEP, Method.UNREFINED]) == text
     assert f"{Method.CENTRAL}" == "central-richardson" and str(Method.QUICK) == "central-one-step"
 
 
