@@ -18,11 +18,11 @@ from derivcheck.cases.run import Status, run_case
 from derivcheck.engines import exact as symbolic
 from derivcheck.errors import EvaluationError, ExpressionError
 from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS, confinement_cause, ratio_cause, term_cause
-from derivcheck.gradcheck.result import Approach, CheckResult, Mode, ModeResult, Options, mode_verdict
+from derivcheck.gradcheck.result import Approach, CheckResult, Mode, ModeResult, Options, build_result, mode_verdict
 from derivcheck.language.parser import RESERVED, is_array, is_name, parse, to_number
 from derivcheck.mistakes.search import diagnose
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity, Variable
-from derivcheck.verdict import Row, Source, Verdict, overall
+from derivcheck.verdict import Row, Source, Verdict
 
 _PATH = Path("<check_grad>")
 
@@ -43,11 +43,9 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
     result = run_case(case, explain=False)  # the claim is float values here: searched below, at more points
     if result.status is Status.ERROR:
         note = result.message.split(": ", 1)[-1]
-        return CheckResult(
-            target=target, verdict=Verdict.INCONCLUSIVE, modes=(), rows=(), suspects=(), causes=(),
-            strategy=Approach.EXACT, n_inputs=case.n_inputs, n_outputs=case.n_outputs, directions=0, evaluations=0,
-            dtype="float64", reference="exact (SymPy)", seconds=time.perf_counter() - start, notes=(note,),
-        )
+        return build_result(target, n_inputs=case.n_inputs, n_outputs=case.n_outputs, dtype="float64", start=start,
+                            verdict=Verdict.INCONCLUSIVE, strategy=Approach.EXACT, reference="exact (SymPy)",
+                            notes=(note,))
     rows = result.rows
     first = [r for r in rows if r.quantity is not Quantity.HESSIAN]
     second = [r for r in rows if r.quantity is Quantity.HESSIAN]
@@ -66,12 +64,9 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
         explained, stopped = _misapplied_rule(case, grad, variables)
         causes.extend(explained)
         notes.extend(stopped)
-    return CheckResult(
-        target=target, verdict=overall([r.verdict for r in rows]), modes=tuple(modes), rows=tuple(rows),
-        suspects=(), causes=tuple(causes), strategy=Approach.EXACT, n_inputs=case.n_inputs, n_outputs=case.n_outputs,
-        directions=0, evaluations=0, dtype="float64", reference="exact (SymPy, 34 digits)",
-        seconds=time.perf_counter() - start, notes=tuple(notes),
-    )
+    return build_result(target, n_inputs=case.n_inputs, n_outputs=case.n_outputs, dtype="float64", start=start,
+                        modes=modes, rows=rows, causes=causes, strategy=Approach.EXACT,
+                        reference="exact (SymPy, 34 digits)", notes=notes)
 
 
 def _misapplied_rule(case: Case, grad: Callable, variables: tuple[Variable, ...]) -> tuple[list[str], list[str]]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from derivcheck.engines import numeric as finite_diff
+from derivcheck.engines.numeric import FIRST_ESTIMATES, Method
 from derivcheck.verdict import FLOAT32_EPS, NUMERIC_K, Row, Verdict
 
 #: rounding of a float32-only function, in float32 ulps of its size, per sample
@@ -25,8 +26,6 @@ LADDER_COST = 25
 TYPICAL_FLOOR = 1e-150
 #: the shrinking search settles an entry whose error is below this fraction of the entry
 SHRINK_MAX_REL = 1e-7
-#: how an entry the budget left unrefined is labelled
-UNREFINED_LABEL = "central-one-step (unrefined: budget)"
 
 
 class Numeric:
@@ -168,7 +167,7 @@ class Numeric:
         estimate only (as far as the budget allows): first by the shrinking search (a few small
         steps, cheap), then, where ``agrees`` still says no, by the step ladder (unless ``ladder``
         is false: then the shrinking search's estimate and error stand)."""
-        first = np.all((num.method == finite_diff.QUICK_LABEL) | (num.method == "none"), axis=0)
+        first = np.all(_is_first_estimate(num.method).astype(bool), axis=0)
         redo = np.flatnonzero(~np.asarray(settled, dtype=bool) & first)
         if redo.size == 0:
             return num
@@ -186,7 +185,7 @@ class Numeric:
         step = np.full(value.shape, np.nan) if num.step is None else np.array(num.step, dtype=np.float64)
         skipped = redo[afford:]
         error[:, skipped] = np.inf  # no error estimate: no verdict rests on them
-        method[:, skipped] = UNREFINED_LABEL
+        method[:, skipped] = Method.UNREFINED
         done = redo[:afford]
         if done.size:
             self.refined += done.size
@@ -281,6 +280,10 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
 
 
+#: per entry of a method array: whether it holds a first estimate only
+_is_first_estimate = np.frompyfunc(lambda method: method in FIRST_ESTIMATES, 1, 1)
+
+
 def _axes(vectors: np.ndarray) -> bool:
     return bool(np.all(np.count_nonzero(vectors, axis=1) == 1))
 
@@ -301,4 +304,4 @@ def typical_magnitudes(fn) -> np.ndarray:
 def kink_possible(row: Row) -> bool:
     """A failing row might sit on a kink, unless its numeric value came from the complex step
     (which agreed with real differences: the function is analytic along that direction)."""
-    return row.verdict is not Verdict.PASS and finite_diff.COMPLEX_LABEL not in (row.method or "")
+    return row.verdict is not Verdict.PASS and Method.COMPLEX_STEP not in Method.within(row.method)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -127,6 +128,27 @@ class CheckResult:
 
     def __str__(self) -> str:
         return self.message or summary_line(self)
+
+
+def build_result(target: str, *, n_inputs: int, n_outputs: int, dtype: str, start: float,
+                 verdict: Verdict | None = None, modes: Sequence[ModeResult] = (), rows: Sequence[Row] = (),
+                 suspects: Sequence[Row] = (), causes: Sequence[str | None] = (), strategy: Approach = Approach.NONE,
+                 directions: int = 0, evaluations: int = 0, reference: str = "none", notes: Sequence[str] = (),
+                 complete: bool = True) -> CheckResult:
+    """The one place a ``CheckResult`` is made: every target's check ends here.
+
+    The verdict is the rows' and suspects' overall verdict unless given; causes are kept once
+    each, in order; empty causes and notes are dropped; ``seconds`` is the time since ``start``
+    (``time.perf_counter()``). A check that compared nothing keeps ``strategy`` ``Approach.NONE``.
+    """
+    if verdict is None:
+        verdict = overall([r.verdict for r in (*rows, *suspects)])
+    return CheckResult(
+        target=target, verdict=verdict, modes=tuple(modes), rows=tuple(rows), suspects=tuple(suspects),
+        causes=tuple(dict.fromkeys(c for c in causes if c)), strategy=strategy, n_inputs=n_inputs,
+        n_outputs=n_outputs, directions=directions,
+        evaluations=evaluations, dtype=dtype, reference=reference, seconds=time.perf_counter() - start,
+        notes=tuple(n for n in notes if n), localised_completely=complete)
 
 
 def mode_verdict(rows: Sequence[Row], source: Source) -> Verdict:

@@ -17,7 +17,7 @@ import torch
 from derivcheck.gradcheck import precision
 from derivcheck.gradcheck.inputs import Arguments, by_keyword
 from derivcheck.gradcheck.modules import Guarded, ModuleCall, StateGuard, conversions_seen, modules_in
-from derivcheck.gradcheck.result import Approach, CheckResult, Mode, Options
+from derivcheck.gradcheck.result import CheckResult, Mode, Options, build_result
 from derivcheck.verdict import FLOAT64_EPS, Verdict, overall
 
 #: two calls at the same point "differ" beyond this many float64 ulps of the output's size
@@ -180,12 +180,8 @@ def _carried_state(fn, guard: StateGuard, target: str, options: Options) -> Chec
         return None
     note = (f"func is not deterministic: its forward writes {', '.join(guard.written[:3])}, and the next call at "
             f"the same point differs by {gap:.3g}; check a function of the state instead, or reset it inside")
-    result = CheckResult(
-        target=target, verdict=Verdict.INCONCLUSIVE, modes=(), rows=(), suspects=(), causes=(),
-        strategy=Approach.NONE, n_inputs=fn.n, n_outputs=fn.m, directions=0, evaluations=2, dtype=fn.dtype,
-        reference="none", seconds=time.perf_counter() - start, notes=(note,),
-    )
-    return result
+    return build_result(target, n_inputs=fn.n, n_outputs=fn.m, dtype=fn.dtype, start=start,
+                        verdict=Verdict.INCONCLUSIVE, evaluations=2, notes=(note,))
 
 
 def _nondeterministic(result: CheckResult) -> bool:

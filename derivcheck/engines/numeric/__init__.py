@@ -4,10 +4,12 @@ The numeric engine knows nothing about expressions or autograd, only about a *ba
 ``f`` that maps a ``(k, n)`` array of points to a ``(k, m)`` array of values (nan/inf outside its
 domain). The modules: ``sampling`` (constants, points, directions, evaluation), ``noise``
 (rounding measured near a point), ``stencils`` (difference quotients), ``ladder`` (Richardson
-extrapolation and the choice per entry), ``complex_step`` and ``derivatives`` (entry points).
+extrapolation and the choice per entry), ``complex_step`` and ``derivatives`` (entry points);
+``methods`` (how an estimate was made, a typed label).
 """
 
 from derivcheck.engines.numeric.derivatives import directional, hessian, jacobian, one_sided
+from derivcheck.engines.numeric.methods import FIRST_ESTIMATES, Method
 from derivcheck.engines.numeric.quick import (
     QUICK_EXPONENT,
     QUICK_EXPONENT_FLOAT32,
@@ -20,17 +22,19 @@ from derivcheck.engines.numeric.sampling import COMPLEX_LABEL, NO_ESTIMATE, Batc
 
 __all__ = [
     "COMPLEX_LABEL",
+    "FIRST_ESTIMATES",
     "NO_ESTIMATE",
-    "BatchedFunction",
-    "NumericDerivative",
     "QUICK_EXPONENT",
     "QUICK_EXPONENT_FLOAT32",
     "QUICK_LABEL",
     "SHRINK_LABEL",
+    "BatchedFunction",
+    "Method",
+    "NumericDerivative",
     "central_once",
-    "shrinking",
     "directional",
     "hessian",
     "jacobian",
     "one_sided",
+    "shrinking",
 ]

@@ -37,7 +37,7 @@ def _directional_core(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, co
         choice, evaluations = _real_ladder(f, x, vectors, scales, check_steps)
         return NumericDerivative(choice.value.T, choice.error.T, choice.method.T, evaluations, choice.step.T)
     value, error, doubtful, evaluations = _complex_step(f, x, vectors, scales)
-    method = np.full(value.shape, COMPLEX_LABEL, dtype=object)
+    method = np.full(value.shape, np.array(COMPLEX_LABEL, dtype=object))
     step = np.broadcast_to((scales * COMPLEX_STEP)[:, None], value.shape).copy()
     redo = np.flatnonzero(np.any(doubtful, axis=1))
     if redo.size:
@@ -48,7 +48,7 @@ def _directional_core(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, co
         error[redo] = np.where(better, choice.error, error[redo])
         method[redo] = np.where(better, choice.method, method[redo])
         step[redo] = np.where(better, choice.step, step[redo])
-    method = np.where(np.isfinite(value), method, NO_ESTIMATE).astype(object)
+    method = np.where(np.isfinite(value), method, np.array(NO_ESTIMATE, dtype=object))
     return NumericDerivative(value.T, error.T, method.T, evaluations, step.T)
 
 

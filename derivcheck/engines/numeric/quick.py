@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from derivcheck.engines.numeric.methods import Method, labelled
 from derivcheck.engines.numeric.noise import _sample_error
 from derivcheck.engines.numeric.sampling import (
     HIDDEN_NOISE_GROWTH as HIDDEN_GROWTH,
@@ -33,7 +34,7 @@ from derivcheck.engines.numeric.sampling import (
 QUICK_EXPONENT = 17
 #: ... and for a function that rounds in float32 (its rounding error eps32 * |f| / h dominates)
 QUICK_EXPONENT_FLOAT32 = 9
-QUICK_LABEL = "central-one-step"
+QUICK_LABEL = Method.QUICK
 
 
 def central_once(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, typical: np.ndarray | None = None,
@@ -67,7 +68,7 @@ def central_once(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, t
         sigma = np.zeros(fp.shape[1])
         error = (_sample_error(fp, sigma) + _sample_error(fm, sigma)) / width
     ok = np.isfinite(value) & np.isfinite(error)
-    method = np.where(ok, QUICK_LABEL, "none").astype(object)
+    method = labelled(ok, QUICK_LABEL)
     step = np.broadcast_to(t[:, None], value.shape)
     return NumericDerivative(np.where(ok, value, np.nan).T, np.where(ok, error, np.inf).T, method.T,
                              call.evaluations, np.array(step.T))
@@ -75,7 +76,7 @@ def central_once(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, t
 
 #: levels of the shrinking search below the first step, each a step 4 times smaller
 SHRINK_LEVELS = 7
-SHRINK_LABEL = "central-shrinking"
+SHRINK_LABEL = Method.SHRINKING
 
 
 def _shrinking_points(point: np.ndarray, vectors: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -184,7 +185,7 @@ def shrinking(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, typi
     ok = np.isfinite(chosen_error)
     value = np.where(ok, central[:, 1:-1][rows, best, outs], central[:, -1])
     step = np.where(ok, t[:, 1:-1][rows, best], np.nan)
-    method = np.where(ok, SHRINK_LABEL, "none").astype(object)
+    method = labelled(ok, SHRINK_LABEL)
     with np.errstate(all="ignore"):
         # a kink, jump or spike at x: the one-sided gap does not shrink; half of it bounds how far
         # any central quotient may be from a slope of f there

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from derivcheck.engines.numeric.methods import Method
+
 BatchedFunction = Callable[[np.ndarray], np.ndarray]
 
 EPS = float(np.finfo(np.float64).eps)
@@ -102,12 +104,12 @@ CANDIDATE_BUDGET = 2**22
 MAX_BATCH_ELEMENTS = 2**25
 
 _KIND_LABELS = {
-    "central": "central-richardson",
-    "forward": "forward-richardson",
-    "backward": "backward-richardson",
+    "central": Method.CENTRAL,
+    "forward": Method.FORWARD,
+    "backward": Method.BACKWARD,
 }
-NO_ESTIMATE = "none"
-COMPLEX_LABEL = "complex-step"
+NO_ESTIMATE = Method.NONE
+COMPLEX_LABEL = Method.COMPLEX_STEP
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,9 @@ class NumericDerivative:
     error : numpy.ndarray
         Same shape: estimated absolute error of each entry (``>= 0``; inf with a nan value).
     method : numpy.ndarray
-        Same shape, dtype object: how each entry was obtained, one of ``"complex-step"``,
-        ``"central-richardson"``, ``"forward-richardson"``, ``"backward-richardson"`` or
-        ``"none"``.
+        Same shape, dtype object: how each entry was obtained, a ``Method`` (``"complex-step"``,
+        ``"central-richardson"``, ``"forward-richardson"``, ``"backward-richardson"``,
+        ``"none"``, ...).
     evaluations : int
         Number of function evaluations (each row of a batched call counts one).
     step : numpy.ndarray
