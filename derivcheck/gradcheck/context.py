@@ -175,6 +175,23 @@ def agrees(ctx: Context, value: np.ndarray, error: np.ndarray, computed: Sequenc
     return ok
 
 
+def apart(ctx: Context, value: np.ndarray, error: np.ndarray, computed: Sequence[np.ndarray | None],
+          scale: np.ndarray | float = 0.0) -> np.ndarray:
+    """Per column of ``value`` (m, d): how many times farther a computed value is from the estimate
+    than judge's tolerance (the estimate's error included) allows; 0 where the estimate is not
+    finite. Above 1 a mismatch; far above, one no refinement of the estimate could turn round."""
+    tol = ctx.tol
+    with np.errstate(all="ignore"):
+        size = np.abs(value)
+        limit = tol.numeric_k * error + tol.autograd_rtol * size + tol.rounding_floor * np.fmax(size, scale)
+        ratio = np.zeros(value.shape[1])
+        for values in computed:
+            if values is not None:
+                far = np.abs(np.asarray(values) - value) / np.fmax(limit, 1e-300)
+                ratio = np.fmax(ratio, np.max(np.where(np.isfinite(far), far, 0.0), axis=0))
+        return np.where(np.all(np.isfinite(value) & np.isfinite(error), axis=0), ratio, 0.0)
+
+
 def unconfirmed(rows: list[Row]) -> list[Row]:
     """Rows whose first estimate the budget left unrefined say so (their numeric has no error bound)."""
     return [dataclasses.replace(r, note="unconfirmed: the evaluation budget stopped its refinement")

@@ -26,6 +26,13 @@ LADDER_COST = 25
 TYPICAL_FLOOR = 1e-150
 #: the shrinking search settles an entry whose error is below this fraction of the entry
 SHRINK_MAX_REL = 1e-7
+#: levels of the shrinking search for bisection's probes (a block it cannot decide is not split)
+PROBE_LEVELS = 4
+#: a clean small-step estimate this many tolerances from the derivatives under test decides a
+#: mismatch without the step ladder
+CLEAR_MARGIN = 100.0
+#: ... and a ladder estimate this many, for the worst direction, spares the other directions' ladders
+CONFIRMED_MARGIN = 10.0
 
 
 class Numeric:
@@ -147,21 +154,27 @@ class Numeric:
         return left, right, error
 
     def settled(self, vectors: np.ndarray, agrees: Callable[[finite_diff.NumericDerivative], np.ndarray],
-                ladder: bool = True) -> finite_diff.NumericDerivative:
+                ladder: bool = True, apart: Callable[[finite_diff.NumericDerivative], np.ndarray] | None = None
+                ) -> finite_diff.NumericDerivative:
         """``(m, d)`` derivatives along the rows of ``vectors``: one central difference each, and
         the step ladder only for the directions where ``agrees`` (a ``(d,)`` mask of the
         directions whose first estimate the derivatives under test match) says no.
 
-        The ladder decides every mismatch; the first estimate only ever confirms agreement, which
-        a wrong derivative reaches only by matching the difference's truncation error by chance.
+        The ladder decides a mismatch; the first estimate only ever confirms agreement, which a
+        wrong derivative reaches only by matching the difference's truncation error by chance.
+        ``apart`` (``(d,)``: how many tolerances the derivatives under test are from an estimate)
+        bounds the ladder's cost: a clean small-step estimate ``CLEAR_MARGIN`` tolerances away is a
+        mismatch as it stands, and the ladder confirms the worst direction first, the rest only
+        while none is confirmed (one confirmed mismatch decides the check).
         """
         quick = self._floor(finite_diff.central_once(self.evaluate, self.fn.x, vectors, typical=self.typical,
                                                      exponent=self.quick_exponent))
         self.evaluations += quick.evaluations
-        return self.refine(quick, vectors, agrees(quick), agrees, ladder)
+        return self.refine(quick, vectors, agrees(quick), agrees, ladder, apart)
 
     def refine(self, num: finite_diff.NumericDerivative, vectors: np.ndarray, settled: np.ndarray,
-               agrees: Callable[[finite_diff.NumericDerivative], np.ndarray] | None = None, ladder: bool = True
+               agrees: Callable[[finite_diff.NumericDerivative], np.ndarray] | None = None, ladder: bool = True,
+               apart: Callable[[finite_diff.NumericDerivative], np.ndarray] | None = None
                ) -> finite_diff.NumericDerivative:
         """``num`` refined for each direction that is not ``settled`` and still holds a first
         estimate only (as far as the budget allows): first by the shrinking search (a few small
@@ -190,29 +203,57 @@ class Numeric:
         if done.size:
             self.refined += done.size
             local = self._floor(finite_diff.shrinking(self.evaluate, self.fn.x, vectors[done], typical=self.typical,
-                                                      exponent=self.quick_exponent))
+                                                      exponent=self.quick_exponent,
+                                                      levels=finite_diff.SHRINK_LEVELS if ladder else PROBE_LEVELS))
             self.evaluations += local.evaluations
             value[:, done], error[:, done], method[:, done] = local.value, local.error, local.method
             step[:, done] = local.step
             for k in np.flatnonzero(np.all(np.isfinite(local.error), axis=0)):
                 self._smooth.add(vectors[done[k]].tobytes())
             pending = np.ones(done.size, dtype=bool)
+            estimate = finite_diff.NumericDerivative(value, error, method, 0, step)
             if agrees is not None:
-                pending = ~np.asarray(agrees(finite_diff.NumericDerivative(value, error, method, 0, step)))[done]
+                pending = ~np.asarray(agrees(estimate))[done]
                 # small steps round more: they settle an entry only as tightly as the first step
                 # would have, or far below a bug worth finding in the entry itself
                 with np.errstate(invalid="ignore"):
                     tight = np.all(local.error <= np.fmax(num.error[:, done], SHRINK_MAX_REL * np.abs(local.value)),
                                    axis=0)
                 pending |= ~tight
-            if not ladder:  # the shrinking search decides (bisection's probes: a verdict was reached above)
-                pending &= ~np.all(np.isfinite(local.error), axis=0)
-            ladder_at = done[pending]
-            if ladder_at.size:
-                full = self._local(self.directional(vectors[ladder_at]), _columns(local, pending))
-                value[:, ladder_at], error[:, ladder_at], method[:, ladder_at] = full.value, full.error, full.method
-                step[:, ladder_at] = np.nan if full.step is None else full.step
+            far = None
+            if apart is not None:  # a clear mismatch: the ladder would only confirm it (a network: 1,000 calls)
+                far = np.asarray(apart(estimate))[done]
+                pending &= ~((far > CLEAR_MARGIN) & np.all(np.isfinite(local.error), axis=0))
+            if not ladder:  # the shrinking search decides (bisection's probes): where it found no clean
+                pending[:] = False  # pair of steps the block stays undecided, and is not split further
+            order = np.flatnonzero(pending)
+            # with ``apart``, one direction at a time (the worst by the small steps' values first), until
+            # one mismatch is clearly confirmed: it decides the check, the rest keep their estimates
+            groups = ([order] if order.size else []) if far is None else \
+                [order[k:k + 1] for k in self._worst_first(order, done, estimate, apart)]
+            for k, group in enumerate(groups):
+                if k and np.any(np.asarray(apart(finite_diff.NumericDerivative(value, error, method, 0, step)))[done]
+                                > CONFIRMED_MARGIN):
+                    rest = sum(g.size for g in groups[k:])
+                    self.notes.append(f"{rest} failing direction(s) kept their small-step estimates: a mismatch "
+                                      f"confirmed by the step ladder decides the check")
+                    break
+                mask = np.zeros(done.size, dtype=bool)
+                mask[group] = True
+                at = done[group]
+                full = self._local(self.directional(vectors[at]), _columns(local, mask))
+                value[:, at], error[:, at], method[:, at] = full.value, full.error, full.method
+                step[:, at] = np.nan if full.step is None else full.step
         return finite_diff.NumericDerivative(value, error, method, self.evaluations, step)
+
+    @staticmethod
+    def _worst_first(order: np.ndarray, done: np.ndarray, estimate: finite_diff.NumericDerivative,
+                     apart: Callable[[finite_diff.NumericDerivative], np.ndarray]) -> list[int]:
+        """Positions in ``order`` by how far the small steps' values are from the derivatives under
+        test (their errors aside: a kink leaves no error bound, but the value still points)."""
+        bare = dataclasses.replace(estimate, error=np.where(np.isfinite(estimate.error), estimate.error, 0.0))
+        rough = np.asarray(apart(bare))[done][order]
+        return [int(k) for k in np.argsort(-rough, kind="stable")]
 
     def _local(self, ladder: finite_diff.NumericDerivative, local: finite_diff.NumericDerivative
                ) -> finite_diff.NumericDerivative:

@@ -178,7 +178,9 @@ def failure_message(result: CheckResult) -> str:
     """The text of the exception: headline, worst entries, likely causes, and where to look next."""
     lines = [_headline(result)]
     suspects = [r for r in result.suspects if r.verdict is not Verdict.PASS]
-    checks = sorted((r for r in result.rows if r.verdict is not Verdict.PASS), key=lambda r: r.badness, reverse=True)
+    # the mismatches first (an undecided row beside them has no tolerance, so an infinite badness)
+    checks = sorted((r for r in result.rows if r.verdict is not Verdict.PASS),
+                    key=lambda r: (r.verdict is Verdict.MISMATCH, r.badness), reverse=True)
     shown = suspects or checks
     if shown:
         lines.append("  wrong entries:" if suspects else "  worst entries:")

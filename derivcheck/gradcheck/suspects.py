@@ -37,10 +37,18 @@ def localise(ctx: Context, rows: list[Row], A: np.ndarray | None) -> Suspects:
     products with the cotangents, ``(c, n)``)."""
     found: dict[int, None] = {}
     complete, notes = True, []
+    searched: list[tuple[Source, tuple[float, ...]]] = []
     for source in (Source.REVERSE, Source.CLAIM, Source.FORWARD):
         wrong = [r for r in rows if r.verdict is Verdict.MISMATCH and source in r.wrong]
         if not wrong:
             continue
+        values = tuple(_value(r, source) for r in wrong)
+        twin = next((s for s, v in searched if _same(v, values)), None)
+        if twin is not None:  # forward mode wrong exactly as reverse mode is: the same search, the same blocks
+            if not found:
+                notes.append(f"{source.value}: wrong by exactly what {twin.value} is")
+            continue
+        searched.append((source, values))
         c, d = max(wrong, key=lambda r: r.badness).index
         located = bisect(ctx.fn.n, block_probe(ctx, source, c, d, A))
         complete = complete and located.complete
@@ -54,6 +62,19 @@ def localise(ctx: Context, rows: list[Row], A: np.ndarray | None) -> Suspects:
         return Suspects((), complete, tuple(notes))
     suspects, whole = suspect_rows(ctx, list(found), A)
     return Suspects(tuple(suspects), complete and whole, tuple(notes))
+
+
+def _same(a: tuple[float | None, ...], b: tuple[float | None, ...]) -> bool:
+    """Two sources' wrong values agree to 1e-9 (relative): one wrong formula behind both."""
+    if len(a) != len(b) or any(x is None or y is None for x, y in zip(a, b)):
+        return False
+    return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-9, atol=0.0))
+
+
+def _value(row: Row, source: Source) -> float | None:
+    if source is Source.CLAIM:
+        return row.claims[0].value if row.claims else None
+    return row.reverse if source is Source.REVERSE else row.forward
 
 
 def block_probe(ctx: Context, source: Source, c: int, d: int,

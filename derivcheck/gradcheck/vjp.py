@@ -16,6 +16,7 @@ from derivcheck.gradcheck.context import (
     Context,
     FirstOrder,
     agrees,
+    apart,
     forward,
     judge_row,
     methods,
@@ -27,6 +28,10 @@ from derivcheck.gradcheck.reference import kink_possible
 from derivcheck.gradcheck.suspects import localise
 from derivcheck.model import Quantity
 from derivcheck.verdict import Row, Verdict
+
+
+#: a mismatch this many tolerances outside the one-sided derivatives spares the other directions theirs
+KINK_CONFIRMED = 10.0
 
 
 def check_vjp(ctx: Context) -> FirstOrder:
@@ -50,7 +55,8 @@ def directional_rows(ctx: Context) -> tuple[list[Row], np.ndarray | None, Contex
     s_claim = None if ctx.claim is None else (U @ ctx.claim)[None, :]
     # the size of the products' terms as reverse mode sees them: part of the final scale below
     seen = 0.0 if A is None else np.abs(A) @ np.abs(U).T
-    num = ctx.numeric.settled(U, lambda q: agrees(ctx, W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim), seen))
+    num = ctx.numeric.settled(U, lambda q: agrees(ctx, W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim), seen),
+                              apart=lambda q: apart(ctx, W @ q.value, np.abs(W) @ q.error, (s_rev, s_fwd, s_claim), seen))
     s_num, e_num = W @ num.value, np.abs(W) @ num.error
     terms = np.abs(W) @ np.abs(num.value)
     if A is not None:
@@ -65,17 +71,29 @@ def directional_rows(ctx: Context) -> tuple[list[Row], np.ndarray | None, Contex
 
 def with_kinks(ctx: Context, rows: list[Row], terms: np.ndarray) -> list[Row]:
     """Failing rows along a direction where the function may have a kink, judged again with
-    one-sided differences (unless small steps already found it smooth along that direction)."""
+    one-sided differences (unless small steps already found it smooth along that direction).
+
+    The worst direction goes first; when a mismatch survives there (outside both one-sided
+    derivatives, by ``KINK_CONFIRMED`` tolerances), it decides the check and the other directions
+    keep their rows as judged (a network's one-sided differences cost a ladder per direction)."""
     U, W = ctx.U, ctx.W
-    bad = [d for d in sorted({r.index[1] for r in rows if kink_possible(r)}) if not ctx.numeric.smooth_at_x(U[d])]
-    if not bad:
-        return rows
-    left, right, error = ctx.numeric.one_sided(U[bad])
-    where = {d: k for k, d in enumerate(bad)}
+    worst: dict[int, tuple[bool, float]] = {}  # mismatches first (an undecided row's badness is inf)
+    for r in rows:
+        if kink_possible(r):
+            worst[r.index[1]] = max(worst.get(r.index[1], (False, 0.0)), (r.verdict is Verdict.MISMATCH, r.badness))
+    bad = [d for d in sorted(worst, key=lambda d: worst[d], reverse=True) if not ctx.numeric.smooth_at_x(U[d])]
+    for group in (bad[:1], sorted(bad[1:])):
+        if not group:
+            continue
+        left, right, error = ctx.numeric.one_sided(U[group])
+        where = {d: k for k, d in enumerate(group)}
 
-    def again(r: Row) -> Row:
-        w, k = W[r.index[0]], where[r.index[1]]
-        return rejudge(ctx, r, float(terms[r.index]), float(w @ left[:, k]), float(w @ right[:, k]),
-                       float(np.abs(w) @ error[:, k]))
+        def again(r: Row, where=where, left=left, right=right, error=error) -> Row:
+            w, k = W[r.index[0]], where[r.index[1]]
+            return rejudge(ctx, r, float(terms[r.index]), float(w @ left[:, k]), float(w @ right[:, k]),
+                           float(np.abs(w) @ error[:, k]))
 
-    return [r if r.index[1] not in where or r.verdict is Verdict.PASS else again(r) for r in rows]
+        rows = [r if r.index[1] not in where or r.verdict is Verdict.PASS else again(r) for r in rows]
+        if any(r.verdict is Verdict.MISMATCH and r.badness > KINK_CONFIRMED for r in rows if r.index[1] in where):
+            break
+    return rows

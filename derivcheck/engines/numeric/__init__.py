@@ -15,6 +15,7 @@ from derivcheck.engines.numeric.quick import (
     QUICK_EXPONENT_FLOAT32,
     QUICK_LABEL,
     SHRINK_LABEL,
+    SHRINK_LEVELS,
     central_once,
     shrinking,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "QUICK_EXPONENT_FLOAT32",
     "QUICK_LABEL",
     "SHRINK_LABEL",
+    "SHRINK_LEVELS",
     "BatchedFunction",
     "Method",
     "NumericDerivative",
