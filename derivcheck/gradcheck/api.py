@@ -39,7 +39,7 @@ def check_grad(
     at: Mapping[str, Any] | None = None,
     grad: Callable[..., Any] | None = None,
     seed: int = 0,
-    directions: int = 4,
+    directions: int | None = None,
     order: int = 1,
     tolerances: Tolerances | Mapping[str, float] | None = None,
     device: Any = None,
@@ -71,8 +71,9 @@ def check_grad(
         expression); returns one array or tensor per checked input. Needs a scalar function.
     seed : int
         Seed of the random directions and cotangents (a local generator; global RNG untouched).
-    directions : int
-        Random Gaussian directions for large inputs (each costs a few function evaluations).
+    directions : int, optional
+        Random Gaussian directions for large inputs (each costs a few function evaluations);
+        default 4, or 2 when one call of ``func`` takes over 0.25 s (a large model).
     order : int
         1, or 2 to check second derivatives too (double backward, Hessian-vector products).
     tolerances : Tolerances or mapping, optional
@@ -209,7 +210,8 @@ def _options(seed: object, directions: object, order: object, tolerances: object
              strategy: object, budget: object = None) -> Options:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
-    if isinstance(directions, bool) or not isinstance(directions, int) or not 1 <= directions <= MAX_DIRECTIONS:
+    if directions is not None and (isinstance(directions, bool) or not isinstance(directions, int)
+                                   or not 1 <= directions <= MAX_DIRECTIONS):
         raise ValueError(f"directions must be a whole number from 1 to {MAX_DIRECTIONS}, got {directions!r}")
     if order not in (1, 2) or isinstance(order, bool):
         raise ValueError(f"order must be 1 or 2, got {order!r}")

@@ -28,6 +28,11 @@ from derivcheck.verdict import ClaimValue, Entry, Row, Tolerances, Verdict, judg
 
 #: random cotangents for a function with several outputs (one, w = 1, for a scalar)
 COTANGENTS = 2
+#: seeded directions by default ...
+DIRECTIONS = 4
+#: ... and for a function whose one call takes longer than EXPENSIVE_S seconds
+EXPENSIVE_DIRECTIONS = 2
+EXPENSIVE_S = 0.25
 #: a first numeric estimate settles an entry only when its error is below this fraction of the
 #: Jacobian's size: a bug of 1e-6 (relative) or more is never waved through by a rough estimate
 QUICK_MAX_REL = 1e-6
@@ -81,17 +86,27 @@ class ReverseFailed(Exception):
     """The user's backward pass raised; the message is its one-line description."""
 
 
+def directions(options: Options, fn: Any) -> int:
+    """The seeded directions: as asked, else ``DIRECTIONS``, or ``EXPENSIVE_DIRECTIONS`` for a function
+    whose first call took over ``EXPENSIVE_S`` seconds (a transformer: each direction costs two calls;
+    a wrong gradient fails almost every random direction, so two still find it and say where)."""
+    if options.directions is not None:
+        return options.directions
+    return EXPENSIVE_DIRECTIONS if getattr(fn, "call_seconds", 0.0) > EXPENSIVE_S else DIRECTIONS
+
+
 def prepare(fn: Any, grad: object, options: Options) -> Context:
     """The context of a check of ``fn``: tolerances, reference, seeded directions and cotangents."""
     tol = options.tolerances or Tolerances.for_dtype(fn.dtype)
     rng = np.random.default_rng(options.seed)  # a local generator: no global RNG state changes
-    U = rng.standard_normal((options.directions, fn.n))
+    count = directions(options, fn)
+    U = rng.standard_normal((count, fn.n))
     W = np.ones((1, 1)) if fn.m == 1 else rng.standard_normal((COTANGENTS, fn.m))
     if len(fn.out_slots) > 1:  # each output on its own too: the others' gradients undefined (None)
         alone = [np.where(np.isin(np.arange(fn.m), np.arange(s.offset, s.offset + s.size)), W[0], 0.0)
                  for s in fn.out_slots if s.size]
         W = np.vstack([W, *alone])
-    V = rng.standard_normal((options.directions, fn.n))
+    V = rng.standard_normal((count, fn.n))
     forward = Forward(True) if fn.differentiable else Forward(False, "not checked: the function has no autograd graph")
     return Context(fn=fn, tol=tol, numeric=Numeric(fn, tol.numeric_k, options.budget),
                    labels=Labels(layout(fn.slots), layout(fn.out_slots), fn.m), U=U, W=W, V=V,

@@ -50,7 +50,13 @@ class StateGuard:
         self._names = {id(m): n for top in modules for n, m in top.named_modules()}
         self._attributes = [(m, dict(m.__dict__)) for m in self.modules]
         self._tables = [(m, dict(m._parameters), dict(m._buffers)) for m in self.modules]
-        self._values = [(t, t.detach().clone()) for m in self.modules for t in _tensors_of(m)] if values else []
+        # values to put back: the buffers (running statistics change in place in training mode);
+        # a parameter is only watched (its version counter), not copied: a large model's copy costs
+        # as much as a forward pass, and a forward that writes its own weights in place is rare
+        self._values = [(t, t.detach().clone()) for m in self.modules for t in m._buffers.values()
+                        if isinstance(t, Tensor)] if values else []
+        self._versions = [(name, t, t._version) for name, t in _named_parameters(self.modules, self._names)]
+        self.changed: list[str] = []  # parameters the forward changed in place (not put back)
         self._data = [(t, t.data) for m in self.modules for t in _tensors_of(m)]
         self.converted = False  # a call converted a module in place (``Module.to``, ``.double()``)
         self.carrying = False
@@ -101,6 +107,7 @@ class StateGuard:
             for tensor, value in self._values:
                 if tensor.shape == value.shape and not torch.equal(tensor.detach(), value):
                     tensor.detach().copy_(value)
+        self.changed = [name for name, tensor, version in self._versions if tensor._version != version]
         for module, training in self._training:
             module.training = training
 
@@ -135,6 +142,14 @@ def conversions_seen(guard: StateGuard | None) -> Iterator[None]:
         yield
     finally:
         Module._apply = original
+
+
+def _named_parameters(modules: Sequence[Module], names: dict[int, str]) -> list[tuple[str, Tensor]]:
+    found = []
+    for module in modules:
+        prefix = names.get(id(module), "")
+        found += [(f"{prefix + '.' if prefix else ''}{k}", p) for k, p in module._parameters.items() if p is not None]
+    return found
 
 
 def _tensors_of(module: Module) -> list[Tensor]:

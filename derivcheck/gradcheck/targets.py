@@ -99,7 +99,10 @@ def check_torch(func: Callable, arguments: Arguments, grad: Callable | None, opt
     if guard is not None and guard.written:
         result = _noted(result, f"the forward writes {', '.join(guard.written[:3])}: evaluated one call at a "
                                 f"time, state put back after each call")
-    elif guard is not None and guard.converted:
+    if guard is not None and guard.changed:
+        result = _noted(result, f"the forward changed {', '.join(guard.changed[:3])} in place on every call; "
+                                f"check_grad called it {result.evaluations} times and did not put it back")
+    if guard is not None and guard.converted and not guard.written:
         result = _noted(result, "the forward converts its modules in place (Module.to): evaluated one call at a "
                                 "time, each tensor's data put back after each call")
     training = [type(m).__name__ for m in owners if m.training]

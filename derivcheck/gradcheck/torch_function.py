@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import time
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -109,8 +110,10 @@ class TorchFunction:
         for dtype in tries:
             copies = tuple(_copy(a, self.device, _like(a, dtype)) for a in args)
             try:
+                started = time.perf_counter()
                 with torch.no_grad():
                     raw = self.func(*copies)
+                self.call_seconds = time.perf_counter() - started  # sizes the check (context.directions)
                 flat = flatten_outputs(raw)
             except ValueError:
                 raise

@@ -253,3 +253,21 @@ def test_a_guard_puts_back_data_converted_in_place() -> None:
     guard.after_call()
     assert model.weight is weight and weight.dtype == F64 and torch.equal(weight.detach(), before)
     assert guard.converted
+
+
+class CountsItsCalls(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(3, dtype=F64))
+        self.calls = torch.nn.Parameter(torch.zeros((), dtype=F64), requires_grad=False)
+
+    def forward(self, x):
+        self.calls.add_(1.0)  # an in-place write to one of its own parameters
+        return (self.w * x).sum()
+
+
+def test_a_forward_that_writes_a_parameter_in_place_is_named() -> None:
+    model = CountsItsCalls()
+    result = check_grad(lambda t: model(t), data(3, grad=True))
+    assert result.ok
+    assert any("the forward changed calls in place" in n for n in result.notes)
