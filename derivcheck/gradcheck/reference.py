@@ -26,6 +26,8 @@ LADDER_COST = 25
 TYPICAL_FLOOR = 1e-150
 #: the shrinking search settles an entry whose error is below this fraction of the entry
 SHRINK_MAX_REL = 1e-7
+#: the two-step estimate's error is this many times |D(t) - D(2t)| / 3 (the t**2 term it cancelled)
+PAIR_SAFETY = 2.0
 #: levels of the shrinking search for bisection's probes (a block it cannot decide is not split)
 PROBE_LEVELS = 4
 #: a clean small-step estimate this many tolerances from the derivatives under test decides a
@@ -200,6 +202,8 @@ class Numeric:
         error[:, skipped] = np.inf  # no error estimate: no verdict rests on them
         method[:, skipped] = Method.UNREFINED
         done = redo[:afford]
+        if done.size and agrees is not None:
+            done = self._pair(num, vectors, done, agrees, value, error, method)
         if done.size:
             self.refined += done.size
             local = self._floor(finite_diff.shrinking(self.evaluate, self.fn.x, vectors[done], typical=self.typical,
@@ -245,6 +249,56 @@ class Numeric:
                 value[:, at], error[:, at], method[:, at] = full.value, full.error, full.method
                 step[:, at] = np.nan if full.step is None else full.step
         return finite_diff.NumericDerivative(value, error, method, self.evaluations, step)
+
+    def _pair(self, num: finite_diff.NumericDerivative, vectors: np.ndarray, done: np.ndarray,
+              agrees: Callable[[finite_diff.NumericDerivative], np.ndarray], value: np.ndarray, error: np.ndarray,
+              method: np.ndarray) -> np.ndarray:
+        """The first estimate D(t) with more at 2t (then 4t): Richardson's (4 D(t) - D(2t)) / 3
+        cancels the t**2 term and |D(t) - D(2t)| / 3 bounds what is left; where that bound is too
+        wide, the same at (2t, 4t) and (R(t) - R(2t)) / 15 (the t**4 term) bound it. Two to four
+        evaluations per column settle a smooth function whose first estimate missed only by its
+        truncation error (an iterated SVD solver: 3,443 evaluations before); ``value``, ``error``
+        and ``method`` take the columns it settles. Returns the others."""
+        first = done[np.all(num.method[:, done] == Method.QUICK, axis=0)]
+        if first.size == 0:
+            return done
+        near, near_error = num.value[:, first], num.error[:, first]
+        wide = self._wider(vectors[first], 1)
+        with np.errstate(all="ignore"):
+            combined = (4 * near - wide.value) / 3
+            bound = PAIR_SAFETY * np.abs(near - wide.value) / 3 + (4 * near_error + wide.error) / 3
+        left = self._settle(first, combined, bound, agrees, value, error, method)
+        if left.size:  # one level more, for the columns whose t**2 term was too large to bound them
+            k = np.searchsorted(first, left)
+            wider = self._wider(vectors[left], 2)
+            with np.errstate(all="ignore"):
+                outer = (4 * wide.value[:, k] - wider.value) / 3
+                twice = (16 * combined[:, k] - outer) / 15
+                bound = (PAIR_SAFETY * np.abs(combined[:, k] - outer) / 15
+                         + (64 * near_error[:, k] + 20 * wide.error[:, k] + wider.error) / 45)
+            left = self._settle(left, twice, bound, agrees, value, error, method)
+        return np.setdiff1d(done, np.setdiff1d(first, left))
+
+    def _wider(self, vectors: np.ndarray, doublings: int) -> finite_diff.NumericDerivative:
+        """One central difference per row at ``2**doublings`` times the first estimate's step."""
+        wide = self._floor(finite_diff.central_once(self.evaluate, self.fn.x, vectors, typical=self.typical,
+                                                    exponent=self.quick_exponent - doublings))
+        self.evaluations += wide.evaluations
+        return wide
+
+    @staticmethod
+    def _settle(columns: np.ndarray, estimate: np.ndarray, bound: np.ndarray,
+                agrees: Callable[[finite_diff.NumericDerivative], np.ndarray], value: np.ndarray, error: np.ndarray,
+                method: np.ndarray) -> np.ndarray:
+        """Take ``estimate`` (m, len(columns)) into ``value`` where ``agrees`` settles it; the rest back."""
+        ok = np.isfinite(estimate) & np.isfinite(bound)
+        trial_value, trial_error = value.copy(), error.copy()
+        trial_value[:, columns], trial_error[:, columns] = estimate, np.where(ok, bound, np.inf)
+        settled = np.asarray(agrees(finite_diff.NumericDerivative(trial_value, trial_error, method, 0)))[columns]
+        settled &= np.all(ok, axis=0)
+        value[:, columns[settled]], error[:, columns[settled]] = estimate[:, settled], bound[:, settled]
+        method[:, columns[settled]] = Method.PAIR
+        return columns[~settled]
 
     @staticmethod
     def _worst_first(order: np.ndarray, done: np.ndarray, estimate: finite_diff.NumericDerivative,

@@ -52,3 +52,37 @@ def test_the_same_network_without_the_bug_passes() -> None:
     model.forward = lambda x: model.net((x - x.mean()) / x.std())  # the statistics keep their gradient
     result = check_grad(lambda t: model(t), image())
     assert result.ok
+
+
+class SinWrongBy(torch.autograd.Function):
+    """sin(1000 x) with a backward off by ``error`` (relative)."""
+
+    @staticmethod
+    def forward(ctx, x, error):
+        ctx.save_for_backward(x)
+        ctx.error = error
+        return torch.sin(1000 * x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 1000 * torch.cos(1000 * x) * (1 + ctx.error), None
+
+
+def fast_inputs() -> torch.Tensor:
+    return (torch.rand(8, dtype=F64, generator=torch.Generator().manual_seed(0)) * 0.02).requires_grad_(True)
+
+
+def test_a_first_estimate_off_by_its_truncation_error_is_settled_by_two_more_steps() -> None:
+    """sin(1000 x): the first central difference misses by its t**2 term; one more at 2t and
+    Richardson's combination settle each entry (2 evaluations, not a shrinking search and a ladder)."""
+    result = check_grad(lambda x: torch.sin(1000 * x).sum(), fast_inputs())
+    assert result.ok
+    assert {r.method for r in result.rows} == {"central-two-steps"}
+    assert result.evaluations == 2 * 8 + 2 + 2 * 8
+
+
+def test_the_two_step_estimate_never_waves_a_small_bug_through() -> None:
+    result = check_grad(lambda x: SinWrongBy.apply(x, 1e-6).sum(), fast_inputs(), raises=False)
+    assert result.verdict is Verdict.MISMATCH
+    assert len(result.failing) == 8

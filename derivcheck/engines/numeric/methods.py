@@ -21,6 +21,7 @@ class Method(enum.StrEnum):
     FORWARD = "forward-richardson"
     BACKWARD = "backward-richardson"
     QUICK = "central-one-step"  # check_grad's first estimate: one central difference
+    PAIR = "central-two-steps"  # the first estimate and one at twice its step, Richardson-combined
     SHRINKING = "central-shrinking"  # the shrinking search for what the first estimate did not settle
     UNREFINED = "central-one-step (unrefined: budget)"  # a first estimate the budget left unrefined
     NONE = "none"  # no finite estimate
