@@ -15,7 +15,7 @@ import numpy as np
 
 from derivcheck.engines import numeric as finite_diff
 from derivcheck.engines.numeric import FIRST_ESTIMATES, Method
-from derivcheck.verdict import FLOAT32_EPS, NUMERIC_K, Row, Verdict
+from derivcheck.verdict import DECIDABLE_RTOL, FLOAT32_EPS, NUMERIC_K, Row, Verdict
 
 #: rounding of a float32-only function, in float32 ulps of its size, per sample
 FLOAT32_ROUNDING_ULPS = 4.0
@@ -26,6 +26,9 @@ LADDER_COST = 25
 TYPICAL_FLOOR = 1e-150
 #: the shrinking search settles an entry whose error is below this fraction of the entry
 SHRINK_MAX_REL = 1e-7
+#: inputs whose tensor's typical magnitude is below this are at rounding scale (sqrt(eps)): where
+#: steps on their own scale leave an entry undecided, steps on the scale of 1 get a second look
+TINY_INPUT = 1.5e-8
 #: the two-step estimate's error is this many times |D(t) - D(2t)| / 3 (the t**2 term it cancelled)
 PAIR_SAFETY = 2.0
 #: levels of the shrinking search for bisection's probes (a block it cannot decide is not split)
@@ -106,12 +109,14 @@ class Numeric:
                      "complex arithmetic); real differences used")
         return True
 
-    def directional(self, vectors: np.ndarray, f: Callable | None = None) -> finite_diff.NumericDerivative:
+    def directional(self, vectors: np.ndarray, f: Callable | None = None,
+                    typical: np.ndarray | None = None) -> finite_diff.NumericDerivative:
         """``(m, d)`` derivatives of ``f`` (the user's function by default) along the rows of ``vectors``."""
         if f is None:
             complex_step = self._decide(vectors[0])
             result = finite_diff.directional(self.evaluate, self.fn.x, vectors, complex_step=complex_step,
-                                             typical=self.typical, check_steps=(self.quick_exponent,))
+                                             typical=self.typical if typical is None else typical,
+                                             check_steps=(self.quick_exponent,))
         else:
             result = finite_diff.directional(f, self.fn.x, vectors)
         self.evaluations += result.evaluations
@@ -248,7 +253,31 @@ class Numeric:
                 full = self._local(self.directional(vectors[at]), _columns(local, mask))
                 value[:, at], error[:, at], method[:, at] = full.value, full.error, full.method
                 step[:, at] = np.nan if full.step is None else full.step
+            self._absolute_steps(vectors, done, value, error, method, step)
         return finite_diff.NumericDerivative(value, error, method, self.evaluations, step)
+
+    def _absolute_steps(self, vectors: np.ndarray, done: np.ndarray, value: np.ndarray, error: np.ndarray,
+                        method: np.ndarray, step: np.ndarray) -> None:
+        """Columns the ladder left undecided (error above ``DECIDABLE_RTOL`` of the values) whose inputs
+        are at rounding scale (``TINY_INPUT``: a tensor of angles at 2.2e-16, kornia's small-angle
+        branch: steps on their own scale drown in the rounding of outputs of size 1) get a second
+        ladder with steps on the scale of 1, gradcheck's absolute convention; the smaller error
+        wins, entry by entry."""
+        with np.errstate(invalid="ignore"):
+            top = float(np.nanmax(np.abs(value))) if np.isfinite(value).any() else 0.0
+            wide = ~np.all(error[:, done] <= DECIDABLE_RTOL * np.fmax(np.abs(value[:, done]), top), axis=0)
+        tiny = np.array([bool(np.any(self.typical[vectors[k] != 0] < TINY_INPUT)) for k in done], dtype=bool)
+        at = done[wide & tiny]
+        if at.size == 0 or (self.budget is not None and self.evaluations + LADDER_COST * at.size > self.budget):
+            return
+        again = self.directional(vectors[at], typical=np.fmax(self.typical, 1.0))
+        with np.errstate(invalid="ignore"):
+            better = np.isfinite(again.error) & ~(again.error >= error[:, at])
+        for k, column in enumerate(at):
+            rows = better[:, k]
+            value[rows, column], error[rows, column] = again.value[rows, k], again.error[rows, k]
+            method[rows, column] = again.method[rows, k]
+            step[rows, column] = np.nan if again.step is None else again.step[rows, k]
 
     def _pair(self, num: finite_diff.NumericDerivative, vectors: np.ndarray, done: np.ndarray,
               agrees: Callable[[finite_diff.NumericDerivative], np.ndarray], value: np.ndarray, error: np.ndarray,

@@ -188,3 +188,25 @@ def test_the_budget_stops_a_refinement_with_a_message() -> None:
 def test_a_budget_must_be_a_positive_whole_number() -> None:
     with pytest.raises(ValueError, match="budget must be a whole number"):
         check_grad(lambda t: t.sum(), randn(2), budget=0)
+
+
+def _to_quaternion(x):
+    """Axis-angle to quaternion with a small-angle branch (kornia's axis_angle_to_quaternion)."""
+    theta2 = (x * x).sum(-1, keepdim=True)
+    theta = theta2.sqrt()
+    smooth = theta2 > 0
+    w = torch.where(smooth, torch.cos(theta / 2), torch.ones_like(theta))
+    k = torch.where(smooth, torch.sin(theta / 2) / theta, torch.full_like(theta, 0.5))
+    return torch.cat([w, k * x], -1)
+
+
+def test_inputs_at_rounding_scale_are_stepped_on_the_scale_of_one_when_their_own_scale_drowns() -> None:
+    """Angles of 2.2e-16: steps on their own scale (1e-21) move cos(theta / 2) by nothing but its
+    rounding; a second ladder with steps on the scale of 1 (gradcheck's convention) decides."""
+    from derivcheck import check_grad
+
+    x = torch.full((3,), 2.220446049250313e-16, dtype=torch.float64, requires_grad=True)
+    result = check_grad(_to_quaternion, x)
+    assert result.ok
+    row = next(r for r in result.rows if r.label == "dout[1]/dx[0]")
+    assert row.numeric == pytest.approx(0.5, rel=1e-9)
