@@ -346,7 +346,10 @@ class Numeric:
         with np.errstate(invalid="ignore"):
             settled = np.isfinite(local.error)
             apart = np.abs(ladder.value - local.value) > self.numeric_k * (ladder.error + local.error)
-            use = settled & (apart | ~np.isfinite(ladder.value))
+            kink = settled & (apart | ~np.isfinite(ladder.value))
+            # both agree, the small steps' estimate the tighter (the ladder met a kink 1e-6 away on one
+            # side and widened its error; the small steps stay clear of it): the tighter one stands
+            use = kink | (settled & ~apart & (local.error < ladder.error))
             # no pair of small steps agrees (a jump or kink at x): the ladder's value is only as good
             # as its distance from the smallest step's quotient (1/t beside a jump)
             rough = ~settled & np.isfinite(local.value) & np.isfinite(ladder.value)
@@ -355,12 +358,16 @@ class Numeric:
                                ladder.error)
             # a ladder estimate cannot be surer than its distance from the small steps' estimate (a
             # complex step reading exactly 0 beside a minimum that rounding moved: 1e-301 claimed)
-            widened = np.where(settled, np.fmax(widened, np.abs(ladder.value - local.value)), widened)
+            # (where the small steps disagree beyond their own error: within it, as beside a kink
+            # 1e-6 away that left them +-0.48, they say nothing against a clean one-sided ladder)
+            distance = np.abs(ladder.value - local.value)
+            widened = np.where(settled & (distance > local.error), np.fmax(widened, distance), widened)
         ladder = dataclasses.replace(ladder, error=widened)
         if not use.any():
             return ladder
-        self.smoothness = ("the function is not smooth on the scale of the larger steps (a jump or a kink within "
-                           "them): smaller steps, clear of it on both sides, decided")
+        if kink.any():
+            self.smoothness = ("the function is not smooth on the scale of the larger steps (a jump or a kink "
+                               "within them): smaller steps, clear of it on both sides, decided")
         step = np.full(ladder.value.shape, np.nan) if ladder.step is None else ladder.step
         return finite_diff.NumericDerivative(
             np.where(use, local.value, ladder.value), np.where(use, local.error, ladder.error),

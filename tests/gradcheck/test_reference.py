@@ -9,6 +9,7 @@ Evaluation counts are deterministic and asserted; seconds never are.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -210,3 +211,32 @@ def test_inputs_at_rounding_scale_are_stepped_on_the_scale_of_one_when_their_own
     assert result.ok
     row = next(r for r in result.rows if r.label == "dout[1]/dx[0]")
     assert row.numeric == pytest.approx(0.5, rel=1e-9)
+
+
+def _estimate(value: float, error: float, method: str):
+    from derivcheck.engines.numeric import NumericDerivative
+
+    return NumericDerivative(np.array([[value]]), np.array([[error]]), np.array([[method]], dtype=object), 0,
+                             np.array([[1e-6]]))
+
+
+def _numeric():
+    from derivcheck.gradcheck.reference import Numeric
+    from derivcheck.gradcheck.torch_function import TorchFunction
+
+    return Numeric(TorchFunction(lambda t: t.sin(), tensor([0.3])), 4.0, None)
+
+
+def test_small_steps_within_their_own_error_do_not_widen_a_clean_ladder() -> None:
+    """kornia's warp_affine: a kink 1e-6 from x leaves the small steps +-0.48 and 0.13 away from a
+    clean one-sided ladder estimate (+-1.7e-13, equal to reverse mode): no evidence against it."""
+    merged = _numeric()._local(_estimate(-0.0356088463396, 1.7e-13, "forward-richardson"),
+                               _estimate(-0.1634916260800, 0.48, "central-shrinking"))
+    assert merged.value[0, 0] == -0.0356088463396 and merged.error[0, 0] < 1e-12
+
+
+def test_small_steps_beyond_their_own_error_still_widen_the_ladder() -> None:
+    """A complex step reading exactly 0 (error 1e-301) beside a minimum that rounding moved: the
+    small steps' 1e-12 +- 1e-14 bounds how sure it may be."""
+    merged = _numeric()._local(_estimate(0.0, 1e-301, "complex-step"), _estimate(1e-12, 1e-14, "central-shrinking"))
+    assert merged.error[0, 0] >= 1e-12 or merged.value[0, 0] == 1e-12
