@@ -163,7 +163,7 @@ def _modes(ctx: Context, options: Options, first: FirstOrder, second: SecondOrde
 def _result(ctx: Context, target: str, start: float, options: Options, first: FirstOrder, second: SecondOrder,
             approach: Approach, notes: tuple[str, ...]) -> CheckResult:
     numeric, fn = ctx.numeric, ctx.fn
-    reference_notes = (numeric.note, numeric.outside_note(), numeric.smoothness, *numeric.notes)
+    reference_notes = (numeric.note, numeric.outside_note(), numeric.smoothness, numeric.jump, *numeric.notes)
     precision = (f"the function computes in {fn.dtype}: tolerances are {fn.dtype}'s",
                  ) if fn.dtype not in ("float64", "complex128") else ()
     modes = _modes(ctx, options, first, second)

@@ -57,6 +57,7 @@ class Numeric:
         self.refined = 0  # directions the step ladder refined
         self.unrefined = 0  # directions the budget left with their first estimate only
         self.smoothness = ""  # set when small steps overruled the ladder's large ones
+        self.jump = ""  # set when the function jumps at x itself
         self._smooth: set[bytes] = set()  # directions along which small steps found f smooth at x
         self._outside = 0  # stencil points where the function raised or changed its output's shape
         self._outside_why = ""
@@ -354,6 +355,8 @@ class Numeric:
             # as its distance from the smallest step's quotient (1/t beside a jump)
             rough = ~settled & np.isfinite(local.value) & np.isfinite(ladder.value)
             bumpy = np.zeros_like(ladder.error) if local.roughness is None else local.roughness
+            if local.jump is not None:
+                self._note_jump(rough & (local.jump > 0), local.jump)
             widened = np.where(rough, np.fmax(ladder.error, np.fmax(np.abs(ladder.value - local.value), bumpy)),
                                ladder.error)
             # a ladder estimate cannot be surer than its distance from the small steps' estimate (a
@@ -373,6 +376,16 @@ class Numeric:
             np.where(use, local.value, ladder.value), np.where(use, local.error, ladder.error),
             np.where(use, local.method, ladder.method), ladder.evaluations, np.where(use, local.step, step))
 
+    def _note_jump(self, jumped: np.ndarray, size: np.ndarray) -> None:
+        """Name a jump at x: no pair of small steps agrees and the one-sided quotients grow as the
+        step shrinks (a step function, a ``where`` whose branches differ, ``floor``): the value
+        itself changes by about ``size`` across x."""
+        if not jumped.any() or self.jump:
+            return
+        self.jump = (f"the function jumps at x (its value changes by about {float(np.max(size[jumped])):.3g} "
+                     f"across x, however small the step): not differentiable there, and no difference quotient "
+                     f"can decide; check at a point beside the jump")
+
     def outside_note(self) -> str:
         """What the steps met outside the function's domain, or ``""``."""
         if not self._outside:
@@ -388,7 +401,8 @@ class Numeric:
 def _columns(num: finite_diff.NumericDerivative, keep: np.ndarray) -> finite_diff.NumericDerivative:
     return finite_diff.NumericDerivative(num.value[:, keep], num.error[:, keep], num.method[:, keep], 0,
                                          None if num.step is None else num.step[:, keep],
-                                         None if num.roughness is None else num.roughness[:, keep])
+                                         None if num.roughness is None else num.roughness[:, keep],
+                                         None if num.jump is None else num.jump[:, keep])
 
 
 class _ShapeChanged(Exception):

@@ -135,9 +135,18 @@ def test_a_staircase_with_a_jump_inside_the_first_step_passes(func) -> None:
     assert result.verdict is Verdict.PASS
 
 
-def test_a_jump_at_the_point_itself_is_inconclusive_not_a_mismatch() -> None:
+def test_a_jump_at_the_point_itself_is_inconclusive_not_a_mismatch_and_named() -> None:
     result = check_grad(lambda t: torch.floor(t * 1000), tensor([0.25, 0.7003]), raises=False)
     assert result.verdict is Verdict.INCONCLUSIVE
+    assert any(n.startswith("the function jumps at x (its value changes by about 1 across x") for n in result.notes)
+    branches = check_grad(lambda t: torch.where(t > 0.25, t + 3.0, t).sum(), tensor([0.25, 0.7003]), raises=False)
+    assert branches.verdict is Verdict.INCONCLUSIVE
+    assert any("jumps at x (its value changes by about 3 across x" in n for n in branches.notes)
+
+
+def test_a_kink_at_the_point_is_not_called_a_jump() -> None:
+    result = check_grad(lambda t: (t - 0.25).abs().sum(), tensor([0.25, 0.7003]), raises=False)
+    assert not any("jumps" in n for n in result.notes)
 
 
 @pytest.mark.parametrize("distance", [1e-6, 3e-6, 1e-5, 1e-4])

@@ -74,6 +74,8 @@ def central_once(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, t
                              call.evaluations, np.array(step.T))
 
 
+#: a one-sided gap that grows by this much while the step shrinks through the search is a jump
+JUMP_GROWTH = 64.0
 #: levels of the shrinking search below the first step, each a step 4 times smaller
 SHRINK_LEVELS = 7
 SHRINK_LABEL = Method.SHRINKING
@@ -192,4 +194,14 @@ def shrinking(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, typi
         rough = np.nanmin(np.abs(gap) * np.minimum(tp, tm) / (tp + tm), axis=1)
     rough = np.where(ok, 0.0, np.where(np.isfinite(rough), rough, np.inf))
     return NumericDerivative(value.T, np.where(ok, chosen_error, np.inf).T, method.T, call.evaluations, step.T,
-                             rough.T)
+                             rough.T, _jumps(gap, tp, tm, ok).T)
+
+
+def _jumps(gap: np.ndarray, tp: np.ndarray, tm: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """(D, m): the size of a jump at x where no pair of steps qualified and the one-sided gap grew
+    as the step shrank (by ``JUMP_GROWTH`` over the search; a kink's stays put); 0 elsewhere."""
+    with np.errstate(all="ignore"):
+        first, last = np.abs(gap[:, 0]), np.abs(gap[:, -1])
+        grows = np.isfinite(last) & (last > JUMP_GROWTH * first)
+        size = np.nanmedian(np.abs(gap) * (tp * tm) / (tp + tm) * 2, axis=1)
+    return np.where(~ok & grows & np.isfinite(size), size, 0.0)

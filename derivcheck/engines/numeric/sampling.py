@@ -142,6 +142,9 @@ class NumericDerivative:
     #: where no estimate was made for want of smoothness (the shrinking search): the smallest
     #: non-scaling half second difference |f(x+t) + f(x-t) - 2 f(x)| / 2t, a floor on any estimate's error
     roughness: np.ndarray | None = None
+    #: where the one-sided quotients grow as the step shrinks (gap ~ J / t: the value jumps at x):
+    #: the size J of the jump; 0 elsewhere (a kink's gap stays put)
+    jump: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------
