@@ -12,7 +12,7 @@ vector, which of its real-view positions are kept. Entries run in C order.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,21 +135,20 @@ class Layout:
     ('W[1, 2]', (1, (1, 2)), 8)
     """
 
-    __slots__ = ("_namer", "slots")
+    __slots__ = ("slots",)
 
     def __init__(self, names: Sequence[str], shapes: Sequence[tuple[int, ...]], offsets: Sequence[int],
-                 namer: Callable[[int], str] | None = None, complex: Sequence[bool] = ()) -> None:
+                 complex: Sequence[bool] = ()) -> None:
         slots = []
         for k, (name, shape, offset) in enumerate(zip(names, shapes, offsets)):
             pairs = k < len(complex) and bool(complex[k]) and len(shape) > 0 and shape[-1] == 2
             slots.append(Slot(name, tuple(shape[:-1]) if pairs else tuple(shape), int(offset), pairs))
         self.slots: tuple[Slot, ...] = tuple(slots)
-        self._namer = namer
 
     @classmethod
     def from_slots(cls, slots: Iterable[Slot]) -> Layout:
         layout = cls.__new__(cls)
-        layout.slots, layout._namer = tuple(slots), None
+        layout.slots = tuple(slots)
         return layout
 
     @classmethod
@@ -188,8 +187,6 @@ class Layout:
         return k, slot.locate(flat)
 
     def label(self, flat: int) -> str:
-        if self._namer is not None:
-            return self._namer(flat)
         return self.find(flat)[1].label(flat)
 
     def flat(self, label: str) -> int:
