@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,14 +32,38 @@ import sympy
 
 from derivcheck.language.functions import relu, sigmoid, softplus
 
-# families of differentiation rules, as derivations name them ------------------------------------
-EXP_LOG = "exponential and logarithm"
-TRIG = "trigonometric"
-INVERSE_TRIG = "inverse trigonometric"
-HYPERBOLIC = "hyperbolic"
-SIGMOID_SOFTPLUS = "sigmoid and softplus"
-PIECEWISE = "piecewise"
-SPECIAL = "error function"
+# the rules a derivation names ------------------------------------------------------------------
+class Rule(enum.StrEnum):
+    """A differentiation rule, as a derivation names it: the structural rules and the families of
+    elementary functions (a member *is* its name, so rendered steps read the same)."""
+
+    CONSTANT = "constant"
+    VARIABLE = "variable"
+    SUM = "sum"
+    CONSTANT_MULTIPLE = "constant multiple"
+    POWER = "power"
+    PRODUCT = "product"
+    QUOTIENT = "quotient"
+    CHAIN = "chain"
+    NO_RULE = "no rule"
+    SIMPLIFY = "simplify"
+    EXP_LOG = "exponential and logarithm"
+    TRIG = "trigonometric"
+    INVERSE_TRIG = "inverse trigonometric"
+    HYPERBOLIC = "hyperbolic"
+    SIGMOID_SOFTPLUS = "sigmoid and softplus"
+    PIECEWISE = "piecewise"
+    SPECIAL = "error function"
+
+
+# families of differentiation rules, as derivations name them
+EXP_LOG = Rule.EXP_LOG
+TRIG = Rule.TRIG
+INVERSE_TRIG = Rule.INVERSE_TRIG
+HYPERBOLIC = Rule.HYPERBOLIC
+SIGMOID_SOFTPLUS = Rule.SIGMOID_SOFTPLUS
+PIECEWISE = Rule.PIECEWISE
+SPECIAL = Rule.SPECIAL
 
 
 @dataclass(frozen=True)
@@ -63,7 +88,7 @@ class Elementary:
     name: str | None  # in the case language; None for functions only SymPy produces
     node: type  # the SymPy class of the node it builds
     build: Callable[..., sympy.Expr]  # SymPy form: arguments -> expression
-    family: str  # the rule family a derivation names
+    family: Rule  # the rule family a derivation names
     arity: int = 1
     torch: Callable[..., Any] | None = None  # (torch, *tensors) -> tensor
     numpy: Callable[..., Any] | None = None  # (*arrays) -> array
@@ -124,7 +149,7 @@ def _mp_softplus(ctx: Any, a: Any) -> Any:
     return (a if a > 0 else ctx.zero) + ctx.log1p(ctx.exp(-abs(a)))
 
 
-def _unary(name: str, node: type, family: str, torch_name: str, numpy_fn: Callable[..., Any], *,
+def _unary(name: str, node: type, family: Rule, torch_name: str, numpy_fn: Callable[..., Any], *,
            domain: Domain = REAL, analytic: bool = True) -> Elementary:
     """A function torch, NumPy and mpmath all know by (nearly) the same name."""
     return Elementary(

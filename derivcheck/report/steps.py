@@ -26,21 +26,22 @@ from derivcheck.language.registry import (
     SPECIAL,
     SPECS,
     TRIG,
+    Rule,
 )
 
-# rule names -----------------------------------------------------------------------------------
-CONSTANT = "constant"
-VARIABLE = "variable"
-SUM = "sum"
-CONSTANT_MULTIPLE = "constant multiple"
-POWER = "power"
-PRODUCT = "product"
-QUOTIENT = "quotient"
-CHAIN = "chain"
-NO_RULE = "no rule"
-SIMPLIFY = "simplify"
+# rule names (``Rule`` members, typed: the renderers branch on them) -----------------------------
+CONSTANT = Rule.CONSTANT
+VARIABLE = Rule.VARIABLE
+SUM = Rule.SUM
+CONSTANT_MULTIPLE = Rule.CONSTANT_MULTIPLE
+POWER = Rule.POWER
+PRODUCT = Rule.PRODUCT
+QUOTIENT = Rule.QUOTIENT
+CHAIN = Rule.CHAIN
+NO_RULE = Rule.NO_RULE
+SIMPLIFY = Rule.SIMPLIFY
 
-_CATEGORY: dict[type, str] = {spec.node: spec.family for spec in SPECS}
+_CATEGORY: dict[type, Rule] = {spec.node: spec.family for spec in SPECS}
 
 #: The convention each kinked function follows where it is not differentiable.
 KINK_NOTES: dict[type, str] = {spec.node: spec.kink for spec in SPECS if spec.kink}
@@ -69,7 +70,7 @@ class Step:
     outer step(s) in ``u`` followed by the inner derivation(s).
     """
 
-    rule: str
+    rule: Rule
     expr: sympy.Expr
     var: sympy.Symbol
     result: sympy.Expr

@@ -282,3 +282,12 @@ def test_random_trees_equal_sympy_diff(expr):
     assert _close(d.result, want), (expr, d.result, want)
     assert d.agrees or all(_value(want, p) is None for p in _POINTS), (expr, d.raw, want)
     derivation_markdown(d)  # renders without error
+
+
+def test_the_rules_are_typed_and_read_as_their_names() -> None:
+    from derivcheck.language.registry import Rule
+
+    x = sympy.Symbol("x")
+    step = derive(sympy.sin(x**2), x).root
+    assert step.rule is Rule.CHAIN and step.rule == "chain"
+    assert {child.rule for child in step.children} <= set(Rule)
