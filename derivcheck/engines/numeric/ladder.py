@@ -21,6 +21,7 @@ from derivcheck.engines.numeric.sampling import (
     HIDDEN_NOISE_CONVERGED,
     HIDDEN_NOISE_GROWTH,
     HIDDEN_NOISE_MAX_REL,
+    HIDDEN_NOISE_TERMS_ULPS,
     MAX_EXPONENT,
     MAX_ORDER,
     MIN_EXPONENT,
@@ -291,8 +292,14 @@ class _Ladder:
             # jump beside x on one side leaves the other side's quotients clean (relu at
             # x = 1e-7: the forward quotients are all exactly 1).
             both_sides = (implied("forward") > 0) & (implied("backward") > 0)
-            # Rounding that large is not rounding.
-            plausible = both_sides & (hidden <= HIDDEN_NOISE_MAX_REL * np.abs(self.center))
+            # Rounding that large is not rounding: beside |f(x)|, or a few thousand ulps of how
+            # far f moves over the steps (|D(t)| t): f(x) is 0 where f vanishes at x (an SVD's
+            # null vector), yet its terms round like the values it takes one step away.
+            store = self.store["central"]
+            moved = np.abs(store["value"][part][rows, gather] * store["step"][part][rows, gather][..., None])
+            terms = np.max(np.where(pad[..., None], 0.0, np.nan_to_num(moved)), axis=1)
+            plausible = both_sides & ((hidden <= HIDDEN_NOISE_MAX_REL * np.abs(self.center))
+                                      | (hidden <= HIDDEN_NOISE_TERMS_ULPS * EPS * terms))
         return NOISE_SAFETY * np.where(plausible, hidden, 0.0)
 
     def _columns(self, part: slice) -> _Columns:

@@ -58,8 +58,12 @@ ROUGH_NOISE = 1e-8
 # reveal rounding the noise probe missed (see _Ladder._hidden_noise).
 HIDDEN_NOISE_GROWTH = 4.0
 HIDDEN_NOISE_CONVERGED = 1e-3
-# Hidden rounding above this fraction of |f(x)| is not believed (see _Ladder._hidden_noise).
+# Hidden rounding above this fraction of |f(x)| is not believed (see _Ladder._hidden_noise),
+# nor above this many eps of how far f moves over the ladder's largest step, where f(x) is 0:
+# a solver's own thresholds (LAPACK deflates below ~100 eps of the matrix) err by tens of
+# ulps of its terms, while a kink 1e-10 away, seen as "rounding", would be 1e6 of them.
 HIDDEN_NOISE_MAX_REL = 1e-3
+HIDDEN_NOISE_TERMS_ULPS = 4096.0
 
 # Highest Richardson order (number of eliminated error terms).  Beyond six the weights stop
 # paying for themselves in double precision.
