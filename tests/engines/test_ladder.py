@@ -57,3 +57,20 @@ def test_kinks_beside_a_zero_value_are_not_taken_for_rounding(delta: float) -> N
 
     result = directional(two_kinks, np.array([0.0]), np.array([[1.0]]))
     assert abs(result.value[0, 0]) <= 4 * result.error[0, 0]
+
+
+@pytest.mark.parametrize("complex_step", [False, True])
+def test_the_measured_rounding_of_values_that_cancel_shows_the_size_of_their_terms(complex_step: bool) -> None:
+    # (1 + 2 p**2) - 1 is 2e-8 at p = 1e-4, computed from terms of size 1: its values round
+    # like 1's, about eps, not like 2e-8's
+    def cancelling(p: np.ndarray) -> np.ndarray:
+        return (1.0 + 2 * p[:, :1] ** 2) - 1.0
+
+    result = directional(cancelling, np.array([1e-4]), np.array([[1.0]]), complex_step=complex_step)
+    assert result.value[0, 0] == pytest.approx(4e-4, rel=1e-6)
+    assert 1e-3 <= result.noise[0, 0] / EPS <= 10.0
+
+
+def test_a_jump_within_the_noise_probe_is_not_reported_as_rounding() -> None:
+    result = directional(lambda p: np.floor(p * 1000), np.array([0.25]), np.array([[1.0]]))
+    assert np.isnan(result.noise[0, 0])

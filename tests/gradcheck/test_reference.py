@@ -154,6 +154,40 @@ def test_a_wrong_gradient_of_a_deflating_solver_is_caught() -> None:
     with pytest.raises(DerivativeMismatch, match="p\\[1\\]"):
         check_grad(one_percent_high, tensor([1.0, 0.0, 0.25]))
 
+
+def ssim_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """kornia's SSIM loss in miniature: local means, variances and covariance over 3x3 windows."""
+    c1, c2 = 0.01**2, 0.03**2
+
+    def pool(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(t, 3, stride=1)
+
+    mx, my = pool(x), pool(y)
+    vx, vy, cxy = pool(x * x) - mx**2, pool(y * y) - my**2, pool(x * y) - mx * my
+    ssim = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return ((1 - ssim) / 2).mean()
+
+
+def image_twice() -> tuple[torch.Tensor, torch.Tensor]:
+    img = torch.rand(1, 1, 6, 6, dtype=F64, generator=torch.Generator().manual_seed(0))
+    return img.clone().requires_grad_(), img.clone().requires_grad_()
+
+
+def test_a_loss_at_its_minimum_passes_as_zero_within_the_rounding_of_its_terms() -> None:
+    # an image against itself: the loss is 0 from terms of size 1, every gradient rounding noise
+    result = check_grad(ssim_loss, image_twice())
+    assert result.verdict is Verdict.PASS
+    assert all("rounding of the function's terms" in r.note for r in result.rows if r.note)
+
+
+@pytest.mark.parametrize("slope", [1e-3, 1e-8])
+def test_a_small_wrong_gradient_at_a_loss_minimum_is_still_caught(slope: float) -> None:
+    def tilted_backward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ssim_loss(x, y) + slope * (x.sum() - x.sum().detach())
+
+    with pytest.raises(DerivativeMismatch):
+        check_grad(tilted_backward, image_twice())
+
 # --- staircases and kinks ---------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from derivcheck.engines.numeric.sampling import (
     NOISE_PROBE_EXPONENT,
     NOISE_PROBE_OFFSETS,
     NOISE_SAFETY,
+    NOISE_TERMS_MAX,
     ONE_SIDED_PENALTY,
     PROBE_EXPONENTS,
     ROUGH_NOISE,
@@ -132,6 +133,7 @@ class _Choice:
     step: np.ndarray  # (D, m)
     first_exponent: np.ndarray  # (D, m) exponent of the largest step in the window
     resolved: np.ndarray  # (D, m) bool: smaller steps cannot help
+    noise: np.ndarray  # (D, m) the rounding noise of f's values measured near x (the same per entry)
 
 
 @dataclass(frozen=True)
@@ -368,7 +370,18 @@ class _Ladder:
         first_exponent = np.where(ok, cols.exps[b_index, first[best]], np.nan)
         last_noise = np.stack([c.last_noise for c in per_kind])
         noise_next = self.stencil.growth * last_noise[best_kind, b_index, np.arange(value.shape[1])[None, :]]
-        return _Choice(chosen, chosen_error, method, step, first_exponent, self._resolved(chosen, chosen_error, noise_next))
+        return _Choice(chosen, chosen_error, method, step, first_exponent, self._resolved(chosen, chosen_error, noise_next),
+                       self._rounding(part))
+
+    def _rounding(self, part: slice) -> np.ndarray:
+        """The measured noise (B, m) where it can be rounding: eps times terms at most
+        ``NOISE_TERMS_MAX`` times the values f takes over the steps (|f(x)|, or how far it moves:
+        |D(t)| t of every kind); nan where it is more (a jump within the probe's scale)."""
+        with np.errstate(all="ignore"):
+            moved = [np.nanmax(np.abs(store["value"][part] * store["step"][part][..., None]), axis=1, initial=0.0)
+                     for store in self.store.values()]
+            size = np.fmax(np.abs(self.center), np.max(moved, axis=0))  # (B, m)
+            return np.where(self.sigma <= NOISE_TERMS_MAX * EPS * size, np.broadcast_to(self.sigma, size.shape), np.nan)
 
     def _resolved(self, chosen: np.ndarray, chosen_error: np.ndarray, noise_next: np.ndarray) -> np.ndarray:
         """Smaller steps cannot help once the error is below the rounding error of the next

@@ -48,6 +48,11 @@ NOISE_PROBE_DEGREE = 3
 NOISE_CONTAMINATION = 10.0
 # Single rounding errors reach a few standard deviations of the measured noise.
 NOISE_SAFETY = 3.0
+# Measured noise is eps times the size of the terms f's values are computed from, which
+# cancellation can leave far above the values themselves (a loss at its minimum: 0 from terms
+# of size 1); terms beyond this many times the values f takes over the ladder's steps are not
+# terms but a jump within the probe's scale, and the noise is not reported as rounding.
+NOISE_TERMS_MAX = 1e6
 # Measured noise above this fraction of |f(x)| is not rounding: f varies on a scale below the
 # probe's (sin at x = 1e14), so the large steps are suspect and the probe round is forced.
 ROUGH_NOISE = 1e-8
@@ -146,6 +151,10 @@ class NumericDerivative:
     #: where no estimate was made for want of smoothness (the shrinking search): the smallest
     #: non-scaling half second difference |f(x+t) + f(x-t) - 2 f(x)| / 2t, a floor on any estimate's error
     roughness: np.ndarray | None = None
+    #: the rounding noise (a standard deviation) the step ladder or the complex step measured in
+    #: f's values a few ulps from x, per output and direction; ``noise / eps`` is the size of the
+    #: terms f's values are computed from, which cancellation can leave far above |f(x)|
+    noise: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------
