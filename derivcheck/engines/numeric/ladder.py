@@ -295,13 +295,10 @@ class _Ladder:
             # x = 1e-7: the forward quotients are all exactly 1).
             both_sides = (implied("forward") > 0) & (implied("backward") > 0)
             # Rounding that large is not rounding: beside |f(x)|, or a few thousand ulps of how
-            # far f moves over the steps (|D(t)| t): f(x) is 0 where f vanishes at x (an SVD's
-            # null vector), yet its terms round like the values it takes one step away.
-            store = self.store["central"]
-            moved = np.abs(store["value"][part][rows, gather] * store["step"][part][rows, gather][..., None])
-            terms = np.max(np.where(pad[..., None], 0.0, np.nan_to_num(moved)), axis=1)
+            # far f moves over the steps: f(x) is 0 where f vanishes at x (an SVD's null
+            # vector), yet its terms round like the values it takes one step away.
             plausible = both_sides & ((hidden <= HIDDEN_NOISE_MAX_REL * np.abs(self.center))
-                                      | (hidden <= HIDDEN_NOISE_TERMS_ULPS * EPS * terms))
+                                      | (hidden <= HIDDEN_NOISE_TERMS_ULPS * EPS * self._moved(part)))
         return NOISE_SAFETY * np.where(plausible, hidden, 0.0)
 
     def _columns(self, part: slice) -> _Columns:
@@ -373,14 +370,19 @@ class _Ladder:
         return _Choice(chosen, chosen_error, method, step, first_exponent, self._resolved(chosen, chosen_error, noise_next),
                        self._rounding(part))
 
-    def _rounding(self, part: slice) -> np.ndarray:
-        """The measured noise (B, m) where it can be rounding: eps times terms at most
-        ``NOISE_TERMS_MAX`` times the values f takes over the steps (|f(x)|, or how far it moves:
-        |D(t)| t of every kind); nan where it is more (a jump within the probe's scale)."""
+    def _moved(self, part: slice) -> np.ndarray:
+        """How far f moves over the steps taken (B, m): the largest |D(t)| t of every kind."""
         with np.errstate(all="ignore"):
             moved = [np.nanmax(np.abs(store["value"][part] * store["step"][part][..., None]), axis=1, initial=0.0)
                      for store in self.store.values()]
-            size = np.fmax(np.abs(self.center), np.max(moved, axis=0))  # (B, m)
+        return np.max(moved, axis=0)
+
+    def _rounding(self, part: slice) -> np.ndarray:
+        """The measured noise (B, m) where it can be rounding: eps times terms at most
+        ``NOISE_TERMS_MAX`` times the values f takes over the steps (|f(x)|, or how far it
+        moves); nan where it is more (a jump within the probe's scale)."""
+        size = np.fmax(np.abs(self.center), self._moved(part))
+        with np.errstate(invalid="ignore"):
             return np.where(self.sigma <= NOISE_TERMS_MAX * EPS * size, np.broadcast_to(self.sigma, size.shape), np.nan)
 
     def _resolved(self, chosen: np.ndarray, chosen_error: np.ndarray, noise_next: np.ndarray) -> np.ndarray:
