@@ -118,6 +118,24 @@ def test_the_size_of_the_terms_never_hides_a_relative_error_of_one_in_a_million(
     assert row.verdict is Verdict.MISMATCH and row.wrong == (Source.REVERSE,)
 
 
+
+def test_a_rounding_size_gradient_at_a_loss_minimum_is_zero_within_the_rounding_of_its_terms() -> None:
+    # SSIM of an image against itself: the loss is 2e-11 (rounding of terms of size 1), every
+    # source gives a gradient of rounding size, and the numeric reference resolves it to 2e-10
+    at_minimum = {"reverse": -1.56e-11, "forward": -1.56e-11, "numeric": 0.0, "numeric_error": 2.2e-10,
+                  "function_scale": 2e-11}
+    assert judge(entry(**at_minimum)).verdict is Verdict.INCONCLUSIVE  # terms unknown: undecided
+    row = judge(entry(**at_minimum, function_terms=1.0))
+    assert row.verdict is Verdict.PASS and "rounding of the function's terms" in row.note
+
+
+def test_the_size_of_the_functions_terms_never_hides_a_gradient_at_a_minimum() -> None:
+    wrong = judge(entry(reverse=1e-3, forward=0.0, numeric=0.0, numeric_error=1e-10, function_terms=1.0))
+    assert wrong.verdict is Verdict.MISMATCH and wrong.wrong == (Source.REVERSE,)
+    # nor decides a slope that is not zero: only a zero is "within the rounding of the terms"
+    slope = judge(entry(reverse=2e-4, numeric=2.1e-4, numeric_error=1e-5, function_terms=1e6))
+    assert slope.verdict is Verdict.INCONCLUSIVE
+
 def test_dtype_table_covers_every_dtype_and_orders_them_by_precision():
     import torch
 

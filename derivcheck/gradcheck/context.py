@@ -151,6 +151,7 @@ def judge_row(ctx: Context, quantity: Quantity, index: tuple[int, ...], label: s
         numeric=float(numeric[0]), numeric_error=float(numeric[1]), method=str(numeric[2]),
         claims=claims, scale=float(scale), dtype=ctx.fn.dtype,
         function_scale=function_scale(ctx, quantity, index),
+        function_terms=function_scale(ctx, quantity, index, ctx.numeric.terms),
     ), ctx.tol)
 
 
@@ -164,9 +165,11 @@ def rejudge(ctx: Context, row: Row, scale: float, left: float, right: float, err
     ), ctx.tol)
 
 
-def function_scale(ctx: Context, quantity: Quantity, index: tuple[int, ...]) -> float:
-    """The size of the values a compared quantity differentiates (w . f for a VJP row)."""
-    size = float(np.max(np.abs(ctx.fn.value))) if ctx.fn.value.size else 0.0
+def function_scale(ctx: Context, quantity: Quantity, index: tuple[int, ...], size: float | None = None) -> float:
+    """The size of the values a compared quantity differentiates (w . f for a VJP row), or of
+    ``size`` (the function's largest value by default) weighted the same way."""
+    if size is None:
+        size = float(np.max(np.abs(ctx.fn.value))) if ctx.fn.value.size else 0.0
     if quantity is Quantity.VJP and index[0] < len(ctx.W):
         return size * float(np.sum(np.abs(ctx.W[index[0]])))
     return size if quantity in (Quantity.JACOBIAN, Quantity.JVP) else 0.0

@@ -15,7 +15,7 @@ import numpy as np
 
 from derivcheck.engines import numeric as finite_diff
 from derivcheck.engines.numeric import FIRST_ESTIMATES, Method
-from derivcheck.verdict import DECIDABLE_RTOL, FLOAT32_EPS, NUMERIC_K, Row, Verdict
+from derivcheck.verdict import DECIDABLE_RTOL, FLOAT32_EPS, FLOAT64_EPS, NUMERIC_K, Row, Verdict
 
 #: rounding of a float32-only function, in float32 ulps of its size, per sample
 FLOAT32_ROUNDING_ULPS = 4.0
@@ -61,6 +61,7 @@ class Numeric:
         self._smooth: set[bytes] = set()  # directions along which small steps found f smooth at x
         self._outside = 0  # stencil points where the function raised or changed its output's shape
         self._outside_why = ""
+        self.noise = 0.0  # the largest rounding noise measured in f's values near x (ladder, complex step)
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """The user's function at a batch of points; a point where it raises or returns another
@@ -118,6 +119,7 @@ class Numeric:
             result = finite_diff.directional(self.evaluate, self.fn.x, vectors, complex_step=complex_step,
                                              typical=self.typical if typical is None else typical,
                                              check_steps=(self.quick_exponent,))
+            self._measured(result)
         else:
             result = finite_diff.directional(f, self.fn.x, vectors)
         self.evaluations += result.evaluations
@@ -140,10 +142,22 @@ class Numeric:
         if f is None:
             result = finite_diff.jacobian(self.evaluate, self.fn.x, complex_step=self._decide(first),
                                           typical=self.typical)
+            self._measured(result)
         else:
             result = finite_diff.jacobian(f, self.fn.x)
         self.evaluations += result.evaluations
         return self._floor(result)
+
+    def _measured(self, result: finite_diff.NumericDerivative) -> None:
+        """Keep the rounding noise the steps measured in f's values (see ``terms``)."""
+        noise = np.zeros(0) if result.noise is None else result.noise[np.isfinite(result.noise)]
+        self.noise = max(self.noise, float(noise.max(initial=0.0)))
+
+    @property
+    def terms(self) -> float:
+        """The size of the terms f's values are computed from, as their measured rounding shows
+        (noise / eps): above |f(x)| where they cancel (a loss at its minimum); 0 before a measurement."""
+        return self.noise / (FLOAT64_EPS if self.fn.reference_dtype == "float64" else FLOAT32_EPS)
 
     def smooth_at_x(self, vector: np.ndarray) -> bool:
         """Whether the shrinking search found f smooth at x along ``vector`` (its one-sided quotients

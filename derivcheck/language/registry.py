@@ -13,7 +13,7 @@ Torch is never imported here: torch forms receive the ``torch`` module as their 
 Examples
 --------
 >>> spec = BY_NAME["softplus"]
->>> spec.family, spec.analytic, spec.latex
+>>> spec.family.value, spec.analytic, spec.latex
 ('sigmoid and softplus', True, '\\\\operatorname{softplus}')
 >>> sorted(s.name for s in SPECS if s.kink and s.name)
 ['abs', 'heaviside', 'max', 'min', 'relu']

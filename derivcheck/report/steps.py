@@ -137,7 +137,7 @@ def derive(expr: sympy.Expr, var: sympy.Symbol) -> Derivation:
     >>> import sympy
     >>> x = sympy.Symbol("x", real=True)
     >>> d = derive(sympy.sin(x**2), x)
-    >>> d.root.rule, d.result
+    >>> d.root.rule.value, d.result
     ('chain', 2*x*cos(x**2))
     >>> d.rules
     ('chain', 'trigonometric', 'power')

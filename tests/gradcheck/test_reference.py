@@ -120,6 +120,75 @@ def test_an_entry_equal_to_zero_is_stepped_on_its_neighbours_scale() -> None:
     assert first.numeric == pytest.approx(2.0, rel=1e-9)
 
 
+
+def deflated_eigenvector_ratio(p: torch.Tensor) -> torch.Tensor:
+    """kornia's triangulate_points in miniature: a solver's null vector, dehomogenised with an eps.
+
+    The eigenvector for the smaller eigenvalue of [[a, b], [b, d]] at b = 0 (f(x) = 0), signed by
+    b as a solver may return it (a 1e-8 kink through the eps), and deflated to (0, -1) when |b|
+    is below 100 eps of the matrix, as LAPACK does: steps under ~1e-14 see another function.
+    Reverse mode differentiates the formula, as an SVD's backward does."""
+    a, b, d = p[0], p[1], p[2]
+    smaller = (a + d) / 2 - torch.sqrt(((a - d) / 2) ** 2 + b**2)
+    v = torch.stack([b, smaller - a])
+    v = v / v.norm()
+    sign = torch.where(b < 0, -1.0, 1.0)
+    deflated = torch.stack([torch.zeros_like(b), -torch.ones_like(b)])
+    computed = torch.where(b.abs() <= 100 * torch.finfo(F64).eps * (a.abs() + d.abs()), deflated, v * sign)
+    v = v + (computed - v).detach()
+    return v[0] / (v[1] + 1e-8)
+
+
+def test_a_solver_deflating_at_sub_rounding_steps_passes() -> None:
+    # the steps below 100 eps read slope 0; every other step reads 1 / (d - a) = -4/3
+    result = check_grad(deflated_eigenvector_ratio, tensor([1.0, 0.0, 0.25]))
+    assert result.ok
+    row = next(r for r in result.rows if r.index == (0, 1))
+    assert row.numeric == pytest.approx(-4 / 3, rel=1e-7) and row.numeric_error < 1e-7
+
+
+def test_a_wrong_gradient_of_a_deflating_solver_is_caught() -> None:
+    def one_percent_high(p: torch.Tensor) -> torch.Tensor:
+        out = deflated_eigenvector_ratio(p)
+        return 1.01 * out - (0.01 * out).detach()
+
+    with pytest.raises(DerivativeMismatch, match="p\\[1\\]"):
+        check_grad(one_percent_high, tensor([1.0, 0.0, 0.25]))
+
+
+def ssim_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """kornia's SSIM loss in miniature: local means, variances and covariance over 3x3 windows."""
+    c1, c2 = 0.01**2, 0.03**2
+
+    def pool(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(t, 3, stride=1)
+
+    mx, my = pool(x), pool(y)
+    vx, vy, cxy = pool(x * x) - mx**2, pool(y * y) - my**2, pool(x * y) - mx * my
+    ssim = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return ((1 - ssim) / 2).mean()
+
+
+def image_twice() -> tuple[torch.Tensor, torch.Tensor]:
+    img = torch.rand(1, 1, 6, 6, dtype=F64, generator=torch.Generator().manual_seed(0))
+    return img.clone().requires_grad_(), img.clone().requires_grad_()
+
+
+def test_a_loss_at_its_minimum_passes_as_zero_within_the_rounding_of_its_terms() -> None:
+    # an image against itself: the loss is 0 from terms of size 1, every gradient rounding noise
+    result = check_grad(ssim_loss, image_twice())
+    assert result.verdict is Verdict.PASS
+    assert all("rounding of the function's terms" in r.note for r in result.rows if r.note)
+
+
+@pytest.mark.parametrize("slope", [1e-3, 1e-8])
+def test_a_small_wrong_gradient_at_a_loss_minimum_is_still_caught(slope: float) -> None:
+    def tilted_backward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ssim_loss(x, y) + slope * (x.sum() - x.sum().detach())
+
+    with pytest.raises(DerivativeMismatch):
+        check_grad(tilted_backward, image_twice())
+
 # --- staircases and kinks ---------------------------------------------------------------------
 
 

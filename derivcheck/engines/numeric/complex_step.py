@@ -29,8 +29,9 @@ from derivcheck.engines.numeric.sampling import (
 
 def _complex_step(
     f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, scales: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The complex step ``Im f(x + i t v) / t``: value, error, doubtful (each (D, m)), evaluations.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The complex step ``Im f(x + i t v) / t``: value, error, doubtful, the rounding noise of
+    the real parts (f's values; each (D, m)), evaluations.
 
     The rounding is measured like the real ladder's noise: complex-step derivatives at points
     a few ulps away along ``v`` (with the step ``COMPLEX_STEP_RATIO * t``, so the imaginary
@@ -57,6 +58,8 @@ def _complex_step(
     around = raw[count:].imag.reshape(count, probes, -1) / wide[:, None, None]
     line = np.concatenate([value[:, None, :], around], axis=1)
     sigma = _noise_along(np.concatenate([np.zeros((count, 1)), offsets], axis=1), line)
+    real = np.concatenate([raw[:count].real[:, None, :], raw[count:].real.reshape(count, probes, -1)], axis=1)
+    real_noise = _noise_along(np.concatenate([np.zeros((count, 1)), offsets], axis=1), real)
     with np.errstate(all="ignore"):
         # The value's own distance from the curve through the other points: rounding, or,
         # when f is not analytic there (Im f does not scale with the step), most of the value.
@@ -71,4 +74,4 @@ def _complex_step(
         # of a negative number); the real ladder may do better.
         doubtful = ~(deviation <= COMPLEX_FALLBACK_REL * np.abs(value))
     ok = np.isfinite(value) & np.isfinite(error)
-    return np.where(ok, value, np.nan), np.where(ok, error, np.inf), doubtful | ~ok, call.evaluations
+    return np.where(ok, value, np.nan), np.where(ok, error, np.inf), doubtful | ~ok, real_noise, call.evaluations

@@ -35,8 +35,9 @@ def _directional_core(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, co
     scales = _direction_scales(x, vectors, typical)
     if not complex_step:
         choice, evaluations = _real_ladder(f, x, vectors, scales, check_steps)
-        return NumericDerivative(choice.value.T, choice.error.T, choice.method.T, evaluations, choice.step.T)
-    value, error, doubtful, evaluations = _complex_step(f, x, vectors, scales)
+        return NumericDerivative(choice.value.T, choice.error.T, choice.method.T, evaluations, choice.step.T,
+                                 noise=choice.noise.T)
+    value, error, doubtful, noise, evaluations = _complex_step(f, x, vectors, scales)
     method = np.full(value.shape, np.array(COMPLEX_LABEL, dtype=object))
     step = np.broadcast_to((scales * COMPLEX_STEP)[:, None], value.shape).copy()
     redo = np.flatnonzero(np.any(doubtful, axis=1))
@@ -48,8 +49,9 @@ def _directional_core(f: BatchedFunction, x: np.ndarray, vectors: np.ndarray, co
         error[redo] = np.where(better, choice.error, error[redo])
         method[redo] = np.where(better, choice.method, method[redo])
         step[redo] = np.where(better, choice.step, step[redo])
+        noise[redo] = choice.noise  # f may not be analytic there: its values' noise as the real ladder sees it
     method = np.where(np.isfinite(value), method, np.array(NO_ESTIMATE, dtype=object))
-    return NumericDerivative(value.T, error.T, method.T, evaluations, step.T)
+    return NumericDerivative(value.T, error.T, method.T, evaluations, step.T, noise=noise.T)
 
 
 def _as_typical(typical: object, n: int) -> np.ndarray | None:

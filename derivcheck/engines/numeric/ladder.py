@@ -21,6 +21,7 @@ from derivcheck.engines.numeric.sampling import (
     HIDDEN_NOISE_CONVERGED,
     HIDDEN_NOISE_GROWTH,
     HIDDEN_NOISE_MAX_REL,
+    HIDDEN_NOISE_TERMS_ULPS,
     MAX_EXPONENT,
     MAX_ORDER,
     MIN_EXPONENT,
@@ -28,6 +29,7 @@ from derivcheck.engines.numeric.sampling import (
     NOISE_PROBE_EXPONENT,
     NOISE_PROBE_OFFSETS,
     NOISE_SAFETY,
+    NOISE_TERMS_MAX,
     ONE_SIDED_PENALTY,
     PROBE_EXPONENTS,
     ROUGH_NOISE,
@@ -131,6 +133,7 @@ class _Choice:
     step: np.ndarray  # (D, m)
     first_exponent: np.ndarray  # (D, m) exponent of the largest step in the window
     resolved: np.ndarray  # (D, m) bool: smaller steps cannot help
+    noise: np.ndarray  # (D, m) the rounding noise of f's values measured near x (the same per entry)
 
 
 @dataclass(frozen=True)
@@ -291,8 +294,11 @@ class _Ladder:
             # jump beside x on one side leaves the other side's quotients clean (relu at
             # x = 1e-7: the forward quotients are all exactly 1).
             both_sides = (implied("forward") > 0) & (implied("backward") > 0)
-            # Rounding that large is not rounding.
-            plausible = both_sides & (hidden <= HIDDEN_NOISE_MAX_REL * np.abs(self.center))
+            # Rounding that large is not rounding: beside |f(x)|, or a few thousand ulps of how
+            # far f moves over the steps: f(x) is 0 where f vanishes at x (an SVD's null
+            # vector), yet its terms round like the values it takes one step away.
+            plausible = both_sides & ((hidden <= HIDDEN_NOISE_MAX_REL * np.abs(self.center))
+                                      | (hidden <= HIDDEN_NOISE_TERMS_ULPS * EPS * self._moved(part)))
         return NOISE_SAFETY * np.where(plausible, hidden, 0.0)
 
     def _columns(self, part: slice) -> _Columns:
@@ -361,7 +367,23 @@ class _Ladder:
         first_exponent = np.where(ok, cols.exps[b_index, first[best]], np.nan)
         last_noise = np.stack([c.last_noise for c in per_kind])
         noise_next = self.stencil.growth * last_noise[best_kind, b_index, np.arange(value.shape[1])[None, :]]
-        return _Choice(chosen, chosen_error, method, step, first_exponent, self._resolved(chosen, chosen_error, noise_next))
+        return _Choice(chosen, chosen_error, method, step, first_exponent, self._resolved(chosen, chosen_error, noise_next),
+                       self._rounding(part))
+
+    def _moved(self, part: slice) -> np.ndarray:
+        """How far f moves over the steps taken (B, m): the largest |D(t)| t of every kind."""
+        with np.errstate(all="ignore"):
+            moved = [np.nanmax(np.abs(store["value"][part] * store["step"][part][..., None]), axis=1, initial=0.0)
+                     for store in self.store.values()]
+        return np.max(moved, axis=0)
+
+    def _rounding(self, part: slice) -> np.ndarray:
+        """The measured noise (B, m) where it can be rounding: eps times terms at most
+        ``NOISE_TERMS_MAX`` times the values f takes over the steps (|f(x)|, or how far it
+        moves); nan where it is more (a jump within the probe's scale)."""
+        size = np.fmax(np.abs(self.center), self._moved(part))
+        with np.errstate(invalid="ignore"):
+            return np.where(self.sigma <= NOISE_TERMS_MAX * EPS * size, np.broadcast_to(self.sigma, size.shape), np.nan)
 
     def _resolved(self, chosen: np.ndarray, chosen_error: np.ndarray, noise_next: np.ndarray) -> np.ndarray:
         """Smaller steps cannot help once the error is below the rounding error of the next

@@ -48,6 +48,11 @@ NOISE_PROBE_DEGREE = 3
 NOISE_CONTAMINATION = 10.0
 # Single rounding errors reach a few standard deviations of the measured noise.
 NOISE_SAFETY = 3.0
+# Measured noise is eps times the size of the terms f's values are computed from, which
+# cancellation can leave far above the values themselves (a loss at its minimum: 0 from terms
+# of size 1); terms beyond this many times the values f takes over the ladder's steps are not
+# terms but a jump within the probe's scale, and the noise is not reported as rounding.
+NOISE_TERMS_MAX = 1e6
 # Measured noise above this fraction of |f(x)| is not rounding: f varies on a scale below the
 # probe's (sin at x = 1e14), so the large steps are suspect and the probe round is forced.
 ROUGH_NOISE = 1e-8
@@ -58,8 +63,12 @@ ROUGH_NOISE = 1e-8
 # reveal rounding the noise probe missed (see _Ladder._hidden_noise).
 HIDDEN_NOISE_GROWTH = 4.0
 HIDDEN_NOISE_CONVERGED = 1e-3
-# Hidden rounding above this fraction of |f(x)| is not believed (see _Ladder._hidden_noise).
+# Hidden rounding above this fraction of |f(x)| is not believed (see _Ladder._hidden_noise),
+# nor above this many eps of how far f moves over the ladder's largest step, where f(x) is 0:
+# a solver's own thresholds (LAPACK deflates below ~100 eps of the matrix) err by tens of
+# ulps of its terms, while a kink 1e-10 away, seen as "rounding", would be 1e6 of them.
 HIDDEN_NOISE_MAX_REL = 1e-3
+HIDDEN_NOISE_TERMS_ULPS = 4096.0
 
 # Highest Richardson order (number of eliminated error terms).  Beyond six the weights stop
 # paying for themselves in double precision.
@@ -145,6 +154,10 @@ class NumericDerivative:
     #: where the one-sided quotients grow as the step shrinks (gap ~ J / t: the value jumps at x):
     #: the size J of the jump; 0 elsewhere (a kink's gap stays put)
     jump: np.ndarray | None = None
+    #: the rounding noise (a standard deviation) the step ladder or the complex step measured in
+    #: f's values a few ulps from x, per output and direction; ``noise / eps`` is the size of the
+    #: terms f's values are computed from, which cancellation can leave far above |f(x)|
+    noise: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------
