@@ -250,8 +250,12 @@ def _numerically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
 
 
 def _number(e: sympy.Expr, subs: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.Expr | None:
-    """A finite (possibly complex) value of ``e`` at ``subs`` to 30 digits, or None."""
-    value = e.evalf(30, subs=dict(subs))
+    """A finite (possibly complex) value of ``e`` at ``subs`` to 30 digits, or None (also where
+    SymPy cannot evaluate it there: ``Max`` of a complex value raises)."""
+    try:
+        value = e.evalf(30, subs=dict(subs))
+    except (ValueError, TypeError, ArithmeticError):
+        return None
     if not value.is_number or value.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
         return None
     re, im = value.as_real_imag()
