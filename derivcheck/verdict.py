@@ -323,10 +323,13 @@ def _judge_without_exact(entry: Entry, tol: Tolerances) -> Row:
             return _row(entry, Verdict.PASS, (), error, limit,
                         "zero within the rounding of the function's values" if abs(num) <= limit else
                         "agrees to the rounding of the function's values (the derivative is tiny beside them)")
-        if abs(num) <= limit and err <= ZERO_ROUNDING * entry.function_terms:
+        if err <= ZERO_ROUNDING * entry.function_terms:
             # a stationary point of a function whose values cancel (a loss at its minimum, 0 from
-            # terms of size 1): every source gives the rounding of those terms, not a slope
-            return _row(entry, Verdict.PASS, (), error, limit, "zero within the rounding of the function's terms")
+            # terms of size 1): every source gives the rounding of those terms, not a slope, and
+            # agrees with the others to within it (a mismatch was ruled out above)
+            return _row(entry, Verdict.PASS, (), error, limit,
+                        "zero within the rounding of the function's terms" if abs(num) <= limit else
+                        "agrees to the rounding of the function's terms (the derivative is tiny beside them)")
         return _row(entry, Verdict.INCONCLUSIVE, (), error, limit,
                     f"numeric error estimate {fmt_number(err, 6, 'none')} is too large to decide (value {fmt_number(num, 6, 'none')})")
     return _row(entry, Verdict.PASS, (), error, limit, "")

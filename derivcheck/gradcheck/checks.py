@@ -87,8 +87,8 @@ def _first_order(ctx: Context, full: bool) -> FirstOrder:
     if not suspicious or not ctx.numeric.distrusts(_direction_of(ctx, suspicious[0], full)):
         return first
     ctx = dataclasses.replace(ctx, forward=first.forward)
-    again = check_jacobian(ctx) if full else check_vjp(ctx)
-    return dataclasses.replace(again, notes=(*first.notes, *again.notes))
+    ctx.numeric.spared = ""  # what the discarded pass said of its ladders no longer holds
+    return check_jacobian(ctx) if full else check_vjp(ctx)
 
 
 def _direction_of(ctx: Context, row: Row, full: bool) -> np.ndarray:
@@ -163,7 +163,8 @@ def _modes(ctx: Context, options: Options, first: FirstOrder, second: SecondOrde
 def _result(ctx: Context, target: str, start: float, options: Options, first: FirstOrder, second: SecondOrder,
             approach: Approach, notes: tuple[str, ...]) -> CheckResult:
     numeric, fn = ctx.numeric, ctx.fn
-    reference_notes = (numeric.note, numeric.outside_note(), numeric.smoothness, numeric.jump, *numeric.notes)
+    reference_notes = (numeric.note, numeric.outside_note(), numeric.smoothness, numeric.jump, numeric.spared,
+                       *numeric.notes)
     precision = (f"the function computes in {fn.dtype}: tolerances are {fn.dtype}'s",
                  ) if fn.dtype not in ("float64", "complex128") else ()
     modes = _modes(ctx, options, first, second)

@@ -58,6 +58,7 @@ class Numeric:
         self.unrefined = 0  # directions the budget left with their first estimate only
         self.smoothness = ""  # set when small steps overruled the ladder's large ones
         self.jump = ""  # set when the function jumps at x itself
+        self.spared = ""  # set when one confirmed mismatch spared the other directions' ladders
         self._smooth: set[bytes] = set()  # directions along which small steps found f smooth at x
         self._outside = 0  # stencil points where the function raised or changed its output's shape
         self._outside_why = ""
@@ -259,8 +260,8 @@ class Numeric:
                 if k and np.any(np.asarray(apart(finite_diff.NumericDerivative(value, error, method, 0, step)))[done]
                                 > CONFIRMED_MARGIN):
                     rest = sum(g.size for g in groups[k:])
-                    self.notes.append(f"{rest} failing direction(s) kept their small-step estimates: a mismatch "
-                                      f"confirmed by the step ladder decides the check")
+                    self.spared = (f"{rest} failing direction(s) kept their small-step estimates: a mismatch "
+                                   f"confirmed by the step ladder decides the check")
                     break
                 mask = np.zeros(done.size, dtype=bool)
                 mask[group] = True
