@@ -87,11 +87,12 @@ def bisect(size: int, probe: Probe, *, split: int = SPLIT, beam: int = BEAM) -> 
         if not failing:
             complete = False
             break
-        if len(children) >= split and len(failing) == len(children) and not leaves:
-            # every block fails: the error is spread (a detached normalisation, a wrong scale),
-            # not confined to a few entries; narrowing it further would only cost evaluations
+        if not leaves and ((len(children) >= split and len(failing) == len(children)) or len(failing) > beam):
+            # every block fails, or more than the beam keeps: the error is spread (a detached
+            # normalisation, a wrong scale), not confined to a few entries; narrowing it further
+            # would only cost evaluations (levels of probes) to name a few arbitrary ones
             complete = False
-            active = failing
+            active = sorted(failing, key=lambda item: _badness(item[2]), reverse=True)[:max(beam, split)]
             break
         candidates = sorted(leaves + failing, key=lambda item: _badness(item[2]), reverse=True)
         if len(candidates) > beam:
