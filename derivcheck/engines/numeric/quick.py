@@ -11,6 +11,8 @@ assumed makes a correct derivative disagree and costs a refinement, never a verd
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from derivcheck.engines.numeric.methods import Method, labelled
@@ -191,7 +193,9 @@ def shrinking(f: BatchedFunction, x: np.ndarray, directions: np.ndarray, *, typi
     with np.errstate(all="ignore"):
         # a kink, jump or spike at x: the one-sided gap does not shrink; half of it bounds how far
         # any central quotient may be from a slope of f there
-        rough = np.nanmin(np.abs(gap) * np.minimum(tp, tm) / (tp + tm), axis=1)
+        with warnings.catch_warnings():  # a direction with no finite gap at any step: nan, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rough = np.nanmin(np.abs(gap) * np.minimum(tp, tm) / (tp + tm), axis=1)
     rough = np.where(ok, 0.0, np.where(np.isfinite(rough), rough, np.inf))
     return NumericDerivative(value.T, np.where(ok, chosen_error, np.inf).T, method.T, call.evaluations, step.T,
                              rough.T, _jumps(gap, tp, tm, ok).T)
@@ -203,5 +207,7 @@ def _jumps(gap: np.ndarray, tp: np.ndarray, tm: np.ndarray, ok: np.ndarray) -> n
     with np.errstate(all="ignore"):
         first, last = np.abs(gap[:, 0]), np.abs(gap[:, -1])
         grows = np.isfinite(last) & (last > JUMP_GROWTH * first)
-        size = np.nanmedian(np.abs(gap) * (tp * tm) / (tp + tm) * 2, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            size = np.nanmedian(np.abs(gap) * (tp * tm) / (tp + tm) * 2, axis=1)
     return np.where(~ok & grows & np.isfinite(size), size, 0.0)
