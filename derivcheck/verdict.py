@@ -70,25 +70,46 @@ class DtypeRule:
     rounding_floor: float
 
 
+class DType(enum.StrEnum):
+    """The precision a function computes in, as torch names it (a member *is* its name: results,
+    messages and JSON read ``"float16"``), typed where a decision depends on it."""
+
+    FLOAT64 = "float64"
+    COMPLEX128 = "complex128"
+    FLOAT32 = "float32"
+    COMPLEX64 = "complex64"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+    @classmethod
+    def of(cls, dtype: object) -> DType:
+        """``"float16"``, ``"torch.bfloat16"`` or ``torch.float32`` as a member; ValueError when unknown."""
+        try:
+            return cls(str(dtype).removeprefix("torch."))
+        except ValueError:
+            raise ValueError(f"no tolerances for dtype {dtype!r}; known: {sorted(m.value for m in cls)}") from None
+
+    @property
+    def double(self) -> bool:
+        """float64 or complex128: what finite differences in float64 resolve to their full accuracy."""
+        return self in (DType.FLOAT64, DType.COMPLEX128)
+
+
 #: one tolerance authority, keyed by the dtype the function computes in
-DTYPE_RULES: dict[str, DtypeRule] = {
-    "float64": DtypeRule(FLOAT64_EPS, AUTOGRAD_RTOL, ROUNDING_FLOOR),
-    "complex128": DtypeRule(FLOAT64_EPS, AUTOGRAD_RTOL, ROUNDING_FLOOR),
+DTYPE_RULES: dict[DType, DtypeRule] = {
+    DType.FLOAT64: DtypeRule(FLOAT64_EPS, AUTOGRAD_RTOL, ROUNDING_FLOOR),
+    DType.COMPLEX128: DtypeRule(FLOAT64_EPS, AUTOGRAD_RTOL, ROUNDING_FLOOR),
     # float32: a float32 backward against a float64 reference, over reductions of thousands of terms
-    "float32": DtypeRule(FLOAT32_EPS, 2e-3, 2e-5),
-    "complex64": DtypeRule(FLOAT32_EPS, 2e-3, 2e-5),
-    "float16": DtypeRule(FLOAT16_EPS, 8 * FLOAT16_EPS, 8 * FLOAT16_EPS),
-    "bfloat16": DtypeRule(BFLOAT16_EPS, 8 * BFLOAT16_EPS, 8 * BFLOAT16_EPS),
+    DType.FLOAT32: DtypeRule(FLOAT32_EPS, 2e-3, 2e-5),
+    DType.COMPLEX64: DtypeRule(FLOAT32_EPS, 2e-3, 2e-5),
+    DType.FLOAT16: DtypeRule(FLOAT16_EPS, 8 * FLOAT16_EPS, 8 * FLOAT16_EPS),
+    DType.BFLOAT16: DtypeRule(BFLOAT16_EPS, 8 * BFLOAT16_EPS, 8 * BFLOAT16_EPS),
 }
 
 
-def dtype_rule(dtype: str) -> DtypeRule:
+def dtype_rule(dtype: object) -> DtypeRule:
     """The rule for ``dtype`` (``"float16"``, ``"torch.bfloat16"``, ...); ValueError when unknown."""
-    key = str(dtype).removeprefix("torch.")
-    try:
-        return DTYPE_RULES[key]
-    except KeyError:
-        raise ValueError(f"no tolerances for dtype {dtype!r}; known: {sorted(DTYPE_RULES)}") from None
+    return DTYPE_RULES[DType.of(dtype)]
 
 
 @dataclass(frozen=True)

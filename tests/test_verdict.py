@@ -159,3 +159,17 @@ def test_dtype_table_covers_every_dtype_and_orders_them_by_precision():
     assert Tolerances.for_dtype("float16").autograd_rtol < 1e-2
     with pytest.raises(ValueError, match="no tolerances for dtype 'int8'"):
         dtype_rule("int8")
+
+
+def test_dtype_is_typed_and_reads_as_torchs_name() -> None:
+    import torch
+
+    from derivcheck import check_grad
+    from derivcheck.verdict import DType
+
+    assert DType.of("torch.bfloat16") is DType.BFLOAT16 and DType.of(torch.float32) is DType.FLOAT32
+    assert DType.FLOAT64.double and DType.COMPLEX128.double and not DType.FLOAT32.double
+    result = check_grad(lambda t: (t ** 2).sum(), torch.ones(2, dtype=torch.float64, requires_grad=True))
+    assert result.dtype is DType.FLOAT64 and result.dtype == "float64"
+    with pytest.raises(ValueError, match="no tolerances for dtype 'int8'"):
+        DType.of("int8")

@@ -31,7 +31,7 @@ from derivcheck.gradcheck.result import (
 )
 from derivcheck.gradcheck.vjp import check_vjp
 from derivcheck.model import Quantity
-from derivcheck.verdict import FLOAT64_EPS, Row, Source, Verdict, overall
+from derivcheck.verdict import FLOAT64_EPS, DType, Row, Source, Verdict, overall
 
 #: compare full Jacobians up to this many input entries ...
 FULL_MAX_INPUTS = 64
@@ -166,7 +166,7 @@ def _result(ctx: Context, target: str, start: float, options: Options, first: Fi
     reference_notes = (numeric.note, numeric.outside_note(), numeric.smoothness, numeric.jump, numeric.spared,
                        *numeric.notes)
     precision = (f"the function computes in {fn.dtype}: tolerances are {fn.dtype}'s",
-                 ) if fn.dtype not in ("float64", "complex128") else ()
+                 ) if not DType.of(fn.dtype).double else ()
     modes = _modes(ctx, options, first, second)
     verdict = overall([r.verdict for r in (*first.rows, *first.suspects, *second.rows)])
     if verdict is Verdict.PASS and any(m.verdict is None and m.mode is Mode.SECOND for m in modes):

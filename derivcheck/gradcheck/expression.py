@@ -22,7 +22,7 @@ from derivcheck.gradcheck.result import Approach, CheckResult, Mode, ModeResult,
 from derivcheck.language.parser import RESERVED, is_array, is_name, parse, to_number
 from derivcheck.mistakes.search import diagnose
 from derivcheck.model import Case, ClaimEntry, Expect, Quantity, Variable
-from derivcheck.verdict import Row, Source, Verdict
+from derivcheck.verdict import DType, Row, Source, Verdict
 
 _PATH = Path("<check_grad>")
 
@@ -43,7 +43,7 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
     result = run_case(case, explain=False)  # the claim is float values here: searched below, at more points
     if result.status is Status.ERROR:
         note = result.message.split(": ", 1)[-1]
-        return build_result(target, n_inputs=case.n_inputs, n_outputs=case.n_outputs, dtype="float64", start=start,
+        return build_result(target, n_inputs=case.n_inputs, n_outputs=case.n_outputs, dtype=DType.FLOAT64, start=start,
                             verdict=Verdict.INCONCLUSIVE, strategy=Approach.EXACT, reference="exact (SymPy)",
                             notes=(note,))
     rows = result.rows
@@ -64,7 +64,7 @@ def check_expression(expr: object, at: Mapping[str, object], grad: Callable | No
         explained, stopped = _misapplied_rule(case, grad, variables)
         causes.extend(explained)
         notes.extend(stopped)
-    return build_result(target, n_inputs=case.n_inputs, n_outputs=case.n_outputs, dtype="float64", start=start,
+    return build_result(target, n_inputs=case.n_inputs, n_outputs=case.n_outputs, dtype=DType.FLOAT64, start=start,
                         modes=modes, rows=rows, causes=causes, strategy=Approach.EXACT,
                         reference="exact (SymPy, 34 digits)", notes=notes)
 

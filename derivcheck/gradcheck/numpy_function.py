@@ -13,6 +13,7 @@ import numpy as np
 
 from derivcheck.flat_index import Slot
 from derivcheck.gradcheck.torch_function import ModeUnsupported, as_array
+from derivcheck.verdict import DType
 
 
 class NumpyFunction:
@@ -51,7 +52,7 @@ class NumpyFunction:
 
     @property
     def dtype(self) -> str:
-        return "float32" if self.out_dtype == np.float32 else "float64"
+        return DType.FLOAT32 if self.out_dtype == np.float32 else DType.FLOAT64
 
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """Row by row: ``(k, n)`` points to ``(k, m)`` values (nan where complex input is refused)."""

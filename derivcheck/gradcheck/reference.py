@@ -15,7 +15,7 @@ import numpy as np
 
 from derivcheck.engines import numeric as finite_diff
 from derivcheck.engines.numeric import FIRST_ESTIMATES, Method
-from derivcheck.verdict import DECIDABLE_RTOL, FLOAT32_EPS, FLOAT64_EPS, NUMERIC_K, Row, Verdict
+from derivcheck.verdict import DECIDABLE_RTOL, FLOAT32_EPS, FLOAT64_EPS, NUMERIC_K, DType, Row, Verdict
 
 #: rounding of a float32-only function, in float32 ulps of its size, per sample
 FLOAT32_ROUNDING_ULPS = 4.0
@@ -52,7 +52,7 @@ class Numeric:
         self.note = ""
         self.notes: list[str] = []  # what the steps met: points outside the domain, the budget
         self.typical = typical_magnitudes(fn)
-        self.quick_exponent = (finite_diff.QUICK_EXPONENT if getattr(fn, "reference_dtype", "float64") == "float64"
+        self.quick_exponent = (finite_diff.QUICK_EXPONENT if getattr(fn, "reference_dtype", DType.FLOAT64) == DType.FLOAT64
                                else finite_diff.QUICK_EXPONENT_FLOAT32)
         self.refined = 0  # directions the step ladder refined
         self.unrefined = 0  # directions the budget left with their first estimate only
@@ -129,7 +129,7 @@ class Numeric:
     def _floor(self, result: finite_diff.NumericDerivative) -> finite_diff.NumericDerivative:
         """finite_diff assumes float64 values; a function that only computes in float32 rounds
         ~1e-7 of its size at every sample, so its quotients carry at least that over the step."""
-        if self.fn.reference_dtype == "float64" or result.step is None:
+        if self.fn.reference_dtype == DType.FLOAT64 or result.step is None:
             return result
         size = float(np.max(np.abs(self.fn.value))) if self.fn.value.size else 0.0
         with np.errstate(all="ignore"):
@@ -158,7 +158,7 @@ class Numeric:
     def terms(self) -> float:
         """The size of the terms f's values are computed from, as their measured rounding shows
         (noise / eps): above |f(x)| where they cancel (a loss at its minimum); 0 before a measurement."""
-        return self.noise / (FLOAT64_EPS if self.fn.reference_dtype == "float64" else FLOAT32_EPS)
+        return self.noise / (FLOAT64_EPS if self.fn.reference_dtype == DType.FLOAT64 else FLOAT32_EPS)
 
     def smooth_at_x(self, vector: np.ndarray) -> bool:
         """Whether the shrinking search found f smooth at x along ``vector`` (its one-sided quotients

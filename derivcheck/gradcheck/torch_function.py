@@ -23,6 +23,7 @@ from derivcheck.flat_index import Slot
 from derivcheck.gradcheck.causes import MAX_TERM_VARIANTS
 from derivcheck.gradcheck.flat_view import InputView, flatten_outputs, out_slots, output_parts
 from derivcheck.gradcheck.torch_modes import Float64, HoldOne, Holomorphic
+from derivcheck.verdict import DType
 
 __all__ = ["ModeUnsupported", "TorchFunction", "flatten_outputs"]
 
@@ -88,19 +89,19 @@ class TorchFunction:
         self.upcast = False  # finite differences through _Float64 (the function forces float32)
         self._upcast_dtype: torch.dtype | None = None
         self._drop_outputs_without_gradient()
-        self.reference_dtype = "float64" if self.run_dtype == self.out_dtype == torch.float64 else self._try_upcast()
+        self.reference_dtype = DType.FLOAT64 if self.run_dtype == self.out_dtype == torch.float64 else self._try_upcast()
 
     # evaluation ----------------------------------------------------------------------------
     @property
-    def dtype(self) -> str:
-        """The tolerance key: ``"float64"`` when the function computes in float64, else ``"float32"``
-        (``"complex128"`` and ``"complex64"`` when an input or output is complex)."""
+    def dtype(self) -> DType:
+        """The tolerance key: float64 when the function computes in float64, else float32
+        (complex128 and complex64 when an input or output is complex)."""
         if self.precision is not None:  # seen by gradcheck.precision: float16, bfloat16, autocast
-            return self.precision
+            return DType.of(self.precision)
         wide = self.run_dtype == self.out_dtype == torch.float64
         if self.complex:
-            return "complex128" if wide else "complex64"
-        return "float64" if wide else "float32"
+            return DType.COMPLEX128 if wide else DType.COMPLEX64
+        return DType.FLOAT64 if wide else DType.FLOAT32
 
     def _choose_precision(self, args: tuple) -> tuple[torch.dtype, tuple, np.ndarray, object]:
         first = args[self.positions[0]]
@@ -130,7 +131,7 @@ class TorchFunction:
                              f"copies, so pass the whole tensor the view is taken from")
         raise failure
 
-    def _try_upcast(self) -> str:
+    def _try_upcast(self) -> DType:
         """Can the forward pass be lifted to float64 (every float32 tensor it meets cast up)?
         Then finite differences use the lifted function: the derivative, not float32 rounding."""
         self.upcast = True
@@ -140,9 +141,9 @@ class TorchFunction:
         except Exception:  # noqa: BLE001
             raw = None
         if raw == torch.float64 and np.all(np.isfinite(again)):
-            return "float64"
+            return DType.FLOAT64
         self.upcast = False
-        return "float32"
+        return DType.FLOAT32
 
     def _substitute(self, tensors: Sequence[Tensor], args: tuple | None = None) -> tuple:
         out = list(self.args if args is None else args)

@@ -29,7 +29,6 @@ from derivcheck.gradcheck.suspects import localise
 from derivcheck.model import Quantity
 from derivcheck.verdict import Row, Verdict
 
-
 #: a mismatch this many tolerances outside the one-sided derivatives spares the other directions theirs
 KINK_CONFIRMED = 10.0
 
