@@ -16,7 +16,7 @@ import numpy as np
 
 from derivcheck.engines.numeric import Method
 from derivcheck.gradcheck.causes import transposed_shape_cause
-from derivcheck.gradcheck.context import Context, FirstOrder, ReverseFailed, prepare, unit_rows
+from derivcheck.gradcheck.context import Context, FirstOrder, ReverseFailed, expensive, prepare, unit_rows
 from derivcheck.gradcheck.hvp import SecondOrder, check_second_order
 from derivcheck.gradcheck.jacobian import check_jacobian
 from derivcheck.gradcheck.result import (
@@ -46,6 +46,8 @@ def check_function(fn, grad: Callable | None, options: Options, target: str) -> 
     """Check a ``TorchFunction`` or ``NumpyFunction``'s derivatives; returns the result (the caller raises)."""
     start = time.perf_counter()
     ctx = prepare(fn, grad, options)
+    if expensive(options, fn) and hasattr(fn, "_vmap"):
+        fn._vmap = False  # a large model gains nothing from vmap, and trusting it costs a call
     nothing = _nothing_to_compare(fn)
     if nothing is not None:
         return _early(ctx, target, start, *nothing)
@@ -118,8 +120,11 @@ def _nothing_to_compare(fn) -> tuple[str, Verdict] | None:
 def _not_deterministic(fn) -> str | None:
     """Two calls at the point (the first value and one more; two lifted calls for a function whose
     first value ran in float32): what differs between them, or ``None``."""
+    graph = _graph_value(fn)
     if getattr(fn, "upcast", False):
         once, again = fn.evaluate(np.stack([fn.x, fn.x]))
+    elif graph is not None:  # the forward pass kept for reverse mode was a second call already
+        once, again = fn.value, graph
     else:  # a batch of two may run as one vmapped call: one plain call beside the first
         once, again = fn.value, fn.evaluate(fn.x[None])[0]
     if np.any(np.abs(again - once) > SAME_OUTPUT_ULPS * FLOAT64_EPS * max(float(np.max(np.abs(once))), 1e-300)):
@@ -127,6 +132,16 @@ def _not_deterministic(fn) -> str | None:
         return (f"func is not deterministic: two calls at the same point differ by {gap:.3g} "
                 f"(dropout or random sampling inside? use eval mode or fix the randomness)")
     return None
+
+
+def _graph_value(fn) -> np.ndarray | None:
+    """The outputs of the forward pass a ``TorchFunction`` keeps for reverse mode (a call of its
+    own, at x), flattened as ``fn.value`` is; ``None`` where there is none or they are complex."""
+    kept = getattr(fn, "_graph", None)
+    if kept is None or getattr(fn, "complex", True):
+        return None
+    flat = np.concatenate([p.detach().cpu().double().numpy().ravel() for p in kept[1]]) if kept[1] else np.zeros(0)
+    return flat if flat.shape == fn.value.shape else None
 
 
 def _claim(ctx: Context, grad: Callable) -> np.ndarray | str:
@@ -167,6 +182,9 @@ def _result(ctx: Context, target: str, start: float, options: Options, first: Fi
                        *numeric.notes)
     precision = (f"the function computes in {fn.dtype}: tolerances are {fn.dtype}'s",
                  ) if not DType.of(fn.dtype).double else ()
+    if expensive(options, fn):
+        precision = (*precision, f"one call of the function takes {fn.call_seconds:.2g} s: checked along "
+                                 f"{len(ctx.U)} seeded direction and {len(ctx.W)} cotangent (directions= asks for more)")
     modes = _modes(ctx, options, first, second)
     verdict = overall([r.verdict for r in (*first.rows, *first.suspects, *second.rows)])
     if verdict is Verdict.PASS and any(m.verdict is None and m.mode is Mode.SECOND for m in modes):

@@ -31,7 +31,7 @@ COTANGENTS = 2
 #: seeded directions by default ...
 DIRECTIONS = 4
 #: ... and for a function whose one call takes longer than EXPENSIVE_S seconds
-EXPENSIVE_DIRECTIONS = 2
+EXPENSIVE_DIRECTIONS = 1
 EXPENSIVE_S = 0.25
 #: a first numeric estimate settles an entry only when its error is below this fraction of the
 #: Jacobian's size: a bug of 1e-6 (relative) or more is never waved through by a rough estimate
@@ -88,11 +88,17 @@ class ReverseFailed(Exception):
 
 def directions(options: Options, fn: Any) -> int:
     """The seeded directions: as asked, else ``DIRECTIONS``, or ``EXPENSIVE_DIRECTIONS`` for a function
-    whose first call took over ``EXPENSIVE_S`` seconds (a transformer: each direction costs two calls;
-    a wrong gradient fails almost every random direction, so two still find it and say where)."""
+    whose first call took over ``EXPENSIVE_S`` seconds (a transformer: each direction costs two calls
+    and each cotangent a backward pass; a wrong gradient fails almost every random direction, so one
+    still finds it, bisection says where, and the note says why there was one)."""
     if options.directions is not None:
         return options.directions
-    return EXPENSIVE_DIRECTIONS if getattr(fn, "call_seconds", 0.0) > EXPENSIVE_S else DIRECTIONS
+    return EXPENSIVE_DIRECTIONS if expensive(options, fn) else DIRECTIONS
+
+
+def expensive(options: Options, fn: Any) -> bool:
+    """No directions asked for, and one call of the function took over ``EXPENSIVE_S`` seconds."""
+    return options.directions is None and getattr(fn, "call_seconds", 0.0) > EXPENSIVE_S
 
 
 def prepare(fn: Any, grad: object, options: Options) -> Context:
@@ -101,7 +107,7 @@ def prepare(fn: Any, grad: object, options: Options) -> Context:
     rng = np.random.default_rng(options.seed)  # a local generator: no global RNG state changes
     count = directions(options, fn)
     U = rng.standard_normal((count, fn.n))
-    W = np.ones((1, 1)) if fn.m == 1 else rng.standard_normal((COTANGENTS, fn.m))
+    W = np.ones((1, 1)) if fn.m == 1 else rng.standard_normal((1 if expensive(options, fn) else COTANGENTS, fn.m))
     if len(fn.out_slots) > 1:  # each output on its own too: the others' gradients undefined (None)
         alone = [np.where(np.isin(np.arange(fn.m), np.arange(s.offset, s.offset + s.size)), W[0], 0.0)
                  for s in fn.out_slots if s.size]

@@ -88,3 +88,49 @@ def test_the_two_step_estimate_never_waves_a_small_bug_through() -> None:
     result = check_grad(lambda x: SinWrongBy.apply(x, 1e-6).sum(), fast_inputs(), raises=False)
     assert result.verdict is Verdict.MISMATCH
     assert len(result.failing) == 8
+
+
+def slow(error: float = 0.0):
+    """A model whose call takes 0.3 s (a stand-in for a transformer on an image): check_grad times
+    the first two calls (the quicker decides), so only those sleep here and the test stays quick."""
+    import time
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(6, 3).double()
+    calls = [0]
+
+    def func(x):
+        calls[0] += 1
+        if calls[0] <= 2:
+            time.sleep(0.3)
+        out = torch.tanh(layer(x))
+        return out if not error else OffBy.apply(out, error)
+
+    return func
+
+
+class OffBy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y, error):
+        ctx.error = error
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (1 + ctx.error), None
+
+
+def test_a_slow_function_is_checked_along_one_direction_and_one_cotangent_and_says_so() -> None:
+    x = torch.randn(4, 6, dtype=F64, generator=torch.Generator().manual_seed(2)).requires_grad_(True)
+    result = check_grad(slow(), x, strategy="directional")
+    assert result.ok and result.directions == 1
+    assert any("one call of the function takes" in n and "1 seeded direction and 1 cotangent" in n
+               for n in result.notes)
+    asked = check_grad(slow(), x, strategy="directional", directions=3)
+    assert asked.directions == 3 and not any("one call of the function takes" in n for n in asked.notes)
+
+
+def test_a_slow_function_with_a_wrong_backward_is_still_caught() -> None:
+    x = torch.randn(4, 6, dtype=F64, generator=torch.Generator().manual_seed(2)).requires_grad_(True)
+    result = check_grad(slow(error=1e-3), x, strategy="directional", raises=False)
+    assert result.verdict is Verdict.MISMATCH and result.directions == 1
