@@ -73,7 +73,7 @@ def check_grad(
         Seed of the random directions and cotangents (a local generator; global RNG untouched).
     directions : int, optional
         Random Gaussian directions for large inputs (each costs a few function evaluations);
-        default 4, or 2 when one call of ``func`` takes over 0.25 s (a large model).
+        default 4, or 1 (and one cotangent) when a call of ``func`` takes over 0.25 s (a large model).
     order : int
         1, or 2 to check second derivatives too (double backward, Hessian-vector products).
     tolerances : Tolerances or mapping, optional

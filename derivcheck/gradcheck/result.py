@@ -55,7 +55,7 @@ class Options:
     """The validated options of one ``check_grad`` call."""
 
     seed: int = 0
-    directions: int | None = None  # None: 4, or 2 for an expensive function (context.directions)
+    directions: int | None = None  # None: 4, or 1 for an expensive function (context.directions)
     order: int = 1
     tolerances: Tolerances | None = None
     device: str | None = None
