@@ -56,16 +56,6 @@ class Rule(enum.StrEnum):
     SPECIAL = "error function"
 
 
-# families of differentiation rules, as derivations name them
-EXP_LOG = Rule.EXP_LOG
-TRIG = Rule.TRIG
-INVERSE_TRIG = Rule.INVERSE_TRIG
-HYPERBOLIC = Rule.HYPERBOLIC
-SIGMOID_SOFTPLUS = Rule.SIGMOID_SOFTPLUS
-PIECEWISE = Rule.PIECEWISE
-SPECIAL = Rule.SPECIAL
-
-
 @dataclass(frozen=True)
 class Domain:
     """Where a function of one argument is real: ``[low, high]``; an ``open`` end is a pole
@@ -173,45 +163,45 @@ _KINK_SIGN = "sign'(u) = 2δ(u): 0 for u ≠ 0; sign jumps at u = 0 and has no d
 _UNIT = Domain(-1.0, 1.0)
 
 SPECS: tuple[Elementary, ...] = (
-    _unary("sin", sympy.sin, TRIG, "sin", np.sin),
-    _unary("cos", sympy.cos, TRIG, "cos", np.cos),
-    _unary("tan", sympy.tan, TRIG, "tan", np.tan),
-    _unary("asin", sympy.asin, INVERSE_TRIG, "asin", np.arcsin, domain=_UNIT),
-    _unary("acos", sympy.acos, INVERSE_TRIG, "acos", np.arccos, domain=_UNIT),
-    _unary("atan", sympy.atan, INVERSE_TRIG, "atan", np.arctan),
-    _unary("sinh", sympy.sinh, HYPERBOLIC, "sinh", np.sinh, domain=Domain(grows=True)),
-    _unary("cosh", sympy.cosh, HYPERBOLIC, "cosh", np.cosh, domain=Domain(grows=True)),
-    _unary("tanh", sympy.tanh, HYPERBOLIC, "tanh", np.tanh),
-    _unary("asinh", sympy.asinh, HYPERBOLIC, "asinh", np.arcsinh),
-    _unary("acosh", sympy.acosh, HYPERBOLIC, "acosh", np.arccosh, domain=Domain(1.0, math.inf)),
-    _unary("atanh", sympy.atanh, HYPERBOLIC, "atanh", np.arctanh, domain=Domain(-1.0, 1.0, open=True)),
-    Elementary("exp", sympy.exp, sympy.exp, EXP_LOG, torch=lambda torch, x: torch.exp(x), numpy=np.exp,
+    _unary("sin", sympy.sin, Rule.TRIG, "sin", np.sin),
+    _unary("cos", sympy.cos, Rule.TRIG, "cos", np.cos),
+    _unary("tan", sympy.tan, Rule.TRIG, "tan", np.tan),
+    _unary("asin", sympy.asin, Rule.INVERSE_TRIG, "asin", np.arcsin, domain=_UNIT),
+    _unary("acos", sympy.acos, Rule.INVERSE_TRIG, "acos", np.arccos, domain=_UNIT),
+    _unary("atan", sympy.atan, Rule.INVERSE_TRIG, "atan", np.arctan),
+    _unary("sinh", sympy.sinh, Rule.HYPERBOLIC, "sinh", np.sinh, domain=Domain(grows=True)),
+    _unary("cosh", sympy.cosh, Rule.HYPERBOLIC, "cosh", np.cosh, domain=Domain(grows=True)),
+    _unary("tanh", sympy.tanh, Rule.HYPERBOLIC, "tanh", np.tanh),
+    _unary("asinh", sympy.asinh, Rule.HYPERBOLIC, "asinh", np.arcsinh),
+    _unary("acosh", sympy.acosh, Rule.HYPERBOLIC, "acosh", np.arccosh, domain=Domain(1.0, math.inf)),
+    _unary("atanh", sympy.atanh, Rule.HYPERBOLIC, "atanh", np.arctanh, domain=Domain(-1.0, 1.0, open=True)),
+    Elementary("exp", sympy.exp, sympy.exp, Rule.EXP_LOG, torch=lambda torch, x: torch.exp(x), numpy=np.exp,
                mpmath=lambda ctx, a: ctx.exp(a), domain=Domain(grows=True), analytic=True),
-    Elementary("log", sympy.log, sympy.log, EXP_LOG, torch=lambda torch, x: torch.log(x), numpy=np.log,
+    Elementary("log", sympy.log, sympy.log, Rule.EXP_LOG, torch=lambda torch, x: torch.log(x), numpy=np.log,
                mpmath=lambda ctx, a: ctx.log(a), domain=Domain(0.0, math.inf, open=True), analytic=True),
-    Elementary("erf", sympy.erf, sympy.erf, SPECIAL, torch=lambda torch, x: torch.special.erf(x),
+    Elementary("erf", sympy.erf, sympy.erf, Rule.SPECIAL, torch=lambda torch, x: torch.special.erf(x),
                numpy=_np_erf, mpmath=lambda ctx, a: ctx.erf(a)),
-    Elementary("sigmoid", sigmoid, sigmoid, SIGMOID_SOFTPLUS, torch=_torch_sigmoid, numpy=_np_sigmoid,
+    Elementary("sigmoid", sigmoid, sigmoid, Rule.SIGMOID_SOFTPLUS, torch=_torch_sigmoid, numpy=_np_sigmoid,
                mpmath=_mp_sigmoid, latex=r"\sigma", analytic=True),
-    Elementary("softplus", softplus, softplus, SIGMOID_SOFTPLUS, torch=_torch_softplus, numpy=_np_softplus,
+    Elementary("softplus", softplus, softplus, Rule.SIGMOID_SOFTPLUS, torch=_torch_softplus, numpy=_np_softplus,
                mpmath=_mp_softplus, latex=r"\operatorname{softplus}", analytic=True),
-    Elementary("relu", relu, relu, PIECEWISE, torch=lambda torch, x: torch.relu(x), numpy=_np_relu,
+    Elementary("relu", relu, relu, Rule.PIECEWISE, torch=lambda torch, x: torch.relu(x), numpy=_np_relu,
                mpmath=lambda ctx, a: max(a, ctx.zero), latex=r"\operatorname{relu}", kink=_KINK_RELU),
-    Elementary("abs", sympy.Abs, sympy.Abs, PIECEWISE, torch=lambda torch, x: torch.abs(x), numpy=np.abs,
+    Elementary("abs", sympy.Abs, sympy.Abs, Rule.PIECEWISE, torch=lambda torch, x: torch.abs(x), numpy=np.abs,
                mpmath=lambda ctx, a: abs(a), kink=_KINK_ABS),
-    Elementary("heaviside", sympy.Heaviside, lambda x: sympy.Heaviside(x), PIECEWISE, torch=_torch_heaviside,
+    Elementary("heaviside", sympy.Heaviside, lambda x: sympy.Heaviside(x), Rule.PIECEWISE, torch=_torch_heaviside,
                numpy=_np_heaviside, latex="H", kink=_KINK_HEAVISIDE),
-    Elementary("max", sympy.Max, sympy.Max, PIECEWISE, arity=2, kink=_KINK_MAX),
-    Elementary("min", sympy.Min, sympy.Min, PIECEWISE, arity=2, kink=_KINK_MIN),
-    Elementary("atan2", sympy.atan2, sympy.atan2, INVERSE_TRIG, arity=2, numpy=np.arctan2),
+    Elementary("max", sympy.Max, sympy.Max, Rule.PIECEWISE, arity=2, kink=_KINK_MAX),
+    Elementary("min", sympy.Min, sympy.Min, Rule.PIECEWISE, arity=2, kink=_KINK_MIN),
+    Elementary("atan2", sympy.atan2, sympy.atan2, Rule.INVERSE_TRIG, arity=2, numpy=np.arctan2),
     # produced by SymPy while differentiating or simplifying, never written in a case file
-    Elementary(None, sympy.sign, sympy.sign, PIECEWISE, torch=lambda torch, x: torch.sign(x), numpy=np.sign,
+    Elementary(None, sympy.sign, sympy.sign, Rule.PIECEWISE, torch=lambda torch, x: torch.sign(x), numpy=np.sign,
                mpmath=lambda ctx, a: ctx.mpf(ctx.sign(a)), kink=_KINK_SIGN),
-    Elementary(None, sympy.DiracDelta, sympy.DiracDelta, PIECEWISE, numpy=_np_dirac),
-    *(Elementary(None, node, node, TRIG) for node in (sympy.cot, sympy.sec, sympy.csc)),
-    *(Elementary(None, node, node, INVERSE_TRIG) for node in (sympy.acot,)),
-    *(Elementary(None, node, node, HYPERBOLIC) for node in (sympy.coth, sympy.sech, sympy.csch)),
-    Elementary(None, sympy.erfc, sympy.erfc, SPECIAL),
+    Elementary(None, sympy.DiracDelta, sympy.DiracDelta, Rule.PIECEWISE, numpy=_np_dirac),
+    *(Elementary(None, node, node, Rule.TRIG) for node in (sympy.cot, sympy.sec, sympy.csc)),
+    *(Elementary(None, node, node, Rule.INVERSE_TRIG) for node in (sympy.acot,)),
+    *(Elementary(None, node, node, Rule.HYPERBOLIC) for node in (sympy.coth, sympy.sech, sympy.csch)),
+    Elementary(None, sympy.erfc, sympy.erfc, Rule.SPECIAL),
 )
 
 #: the case language's functions by name (``sqrt`` and two-argument ``log`` are the parser's own)

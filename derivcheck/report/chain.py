@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import sympy
 
+from derivcheck.language.registry import Rule
 from derivcheck.report.mathtext import display, inline, latex, paren
-from derivcheck.report.steps import CHAIN, CONSTANT, TITLES, VARIABLE, derive, tidy
+from derivcheck.report.steps import TITLES, derive, tidy
 
 #: more paths than this from one variable to the output: the chain is not written path by path
 MAX_PATHS = 4
@@ -111,12 +112,12 @@ def _local(expr: sympy.Expr, child: sympy.Symbol, parent: sympy.Symbol) -> Local
     d = derive(expr, parent)
     step = d.root
     value = tidy(sympy.diff(expr, parent))
-    rules = [r for r in d.rules if r not in (CONSTANT, VARIABLE)] or [step.rule]
-    if step.rule != CHAIN or len(step.substitution) != 1:
+    rules = [r for r in d.rules if r not in (Rule.CONSTANT, Rule.VARIABLE)] or [step.rule]
+    if step.rule != Rule.CHAIN or len(step.substitution) != 1:
         return Local(child, parent, value, ", ".join(rules))
     back = dict(step.substitution)
     outer, inner = step.children[0].result.xreplace(back), step.children[1].result
-    return Local(child, parent, value, CHAIN, step.substitution, (tidy(outer), inner))
+    return Local(child, parent, value, Rule.CHAIN, step.substitution, (tidy(outer), inner))
 
 
 def _substitute(expr: sympy.Expr, defs: Mapping[sympy.Symbol, sympy.Expr], out: sympy.Symbol) -> sympy.Expr:

@@ -17,29 +17,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from derivcheck.language.registry import (
-    EXP_LOG,
-    HYPERBOLIC,
-    INVERSE_TRIG,
-    PIECEWISE,
-    SIGMOID_SOFTPLUS,
-    SPECIAL,
-    SPECS,
-    TRIG,
-    Rule,
-)
-
-# rule names (``Rule`` members, typed: the renderers branch on them) -----------------------------
-CONSTANT = Rule.CONSTANT
-VARIABLE = Rule.VARIABLE
-SUM = Rule.SUM
-CONSTANT_MULTIPLE = Rule.CONSTANT_MULTIPLE
-POWER = Rule.POWER
-PRODUCT = Rule.PRODUCT
-QUOTIENT = Rule.QUOTIENT
-CHAIN = Rule.CHAIN
-NO_RULE = Rule.NO_RULE
-SIMPLIFY = Rule.SIMPLIFY
+from derivcheck.language.registry import SPECS, Rule
 
 _CATEGORY: dict[type, Rule] = {spec.node: spec.family for spec in SPECS}
 
@@ -48,12 +26,12 @@ KINK_NOTES: dict[type, str] = {spec.node: spec.kink for spec in SPECS if spec.ki
 
 #: The heading of each rule in rendered derivations.
 TITLES = {
-    CONSTANT: "Constant", VARIABLE: "Variable", SUM: "Sum rule",
-    CONSTANT_MULTIPLE: "Constant multiple", POWER: "Power rule", PRODUCT: "Product rule",
-    QUOTIENT: "Quotient rule", CHAIN: "Chain rule", EXP_LOG: "Exponential and logarithm",
-    TRIG: "Trigonometric", INVERSE_TRIG: "Inverse trigonometric", HYPERBOLIC: "Hyperbolic",
-    SIGMOID_SOFTPLUS: "Sigmoid and softplus", PIECEWISE: "Piecewise", SPECIAL: "Error function",
-    NO_RULE: "No rule applies", SIMPLIFY: "Simplify",
+    Rule.CONSTANT: "Constant", Rule.VARIABLE: "Variable", Rule.SUM: "Sum rule",
+    Rule.CONSTANT_MULTIPLE: "Constant multiple", Rule.POWER: "Power rule", Rule.PRODUCT: "Product rule",
+    Rule.QUOTIENT: "Quotient rule", Rule.CHAIN: "Chain rule", Rule.EXP_LOG: "Exponential and logarithm",
+    Rule.TRIG: "Trigonometric", Rule.INVERSE_TRIG: "Inverse trigonometric", Rule.HYPERBOLIC: "Hyperbolic",
+    Rule.SIGMOID_SOFTPLUS: "Sigmoid and softplus", Rule.PIECEWISE: "Piecewise", Rule.SPECIAL: "Error function",
+    Rule.NO_RULE: "No rule applies", Rule.SIMPLIFY: "Simplify",
 }
 
 #: Above this many operations the final expression is not passed to ``sympy.simplify``.
@@ -280,9 +258,9 @@ class _Builder:
     def step(self, e: sympy.Expr, v: sympy.Symbol) -> Step:
         if not e.has(v):
             note = f"{e} is held constant" if isinstance(e, sympy.Symbol) else ""
-            return Step(CONSTANT, e, v, sympy.S.Zero, note=note)
+            return Step(Rule.CONSTANT, e, v, sympy.S.Zero, note=note)
         if e == v:
-            return Step(VARIABLE, e, v, sympy.S.One)
+            return Step(Rule.VARIABLE, e, v, sympy.S.One)
         if e.is_Add:
             return self._sum(e, v)
         if e.is_Mul:
@@ -295,11 +273,11 @@ class _Builder:
 
     # rules ---------------------------------------------------------------------------------
     def _no_rule(self, e: sympy.Expr, v: sympy.Symbol, why: str) -> Step:
-        return Step(NO_RULE, e, v, sympy.diff(e, v), note=why + "; SymPy's result")
+        return Step(Rule.NO_RULE, e, v, sympy.diff(e, v), note=why + "; SymPy's result")
 
     def _sum(self, e: sympy.Expr, v: sympy.Symbol) -> Step:
         children = tuple(self.step(term, v) for term in e.args)
-        return Step(SUM, e, v, sympy.Add(*(c.result for c in children)), children=children)
+        return Step(Rule.SUM, e, v, sympy.Add(*(c.result for c in children)), children=children)
 
     def _mul(self, e: sympy.Expr, v: sympy.Symbol) -> Step:
         constant = [f for f in e.args if not f.has(v)]
@@ -307,20 +285,20 @@ class _Builder:
         if constant:
             c, g = sympy.Mul(*constant), sympy.Mul(*varying)
             child = self.step(g, v)
-            return Step(CONSTANT_MULTIPLE, e, v, c * child.result, parts=(c, g), children=(child,))
+            return Step(Rule.CONSTANT_MULTIPLE, e, v, c * child.result, parts=(c, g), children=(child,))
         below = [f.is_Pow and f.exp.is_Rational and f.exp.is_negative for f in varying]
         if any(below):
             numerator = sympy.Mul(*(f for f, d in zip(varying, below) if not d))
             denominator = sympy.Mul(*(f.base ** (-f.exp) for f, d in zip(varying, below) if d))
             dn, dd = self.step(numerator, v), self.step(denominator, v)
             result = (dn.result * denominator - numerator * dd.result) / denominator**2
-            return Step(QUOTIENT, e, v, result, parts=(numerator, denominator), children=(dn, dd))
+            return Step(Rule.QUOTIENT, e, v, result, parts=(numerator, denominator), children=(dn, dd))
         children = tuple(self.step(f, v) for f in varying)
         terms = []
         for i, child in enumerate(children):
             others = [f for j, f in enumerate(varying) if j != i]
             terms.append(sympy.Mul(child.result, *others))
-        return Step(PRODUCT, e, v, sympy.Add(*terms), parts=tuple(varying), children=children)
+        return Step(Rule.PRODUCT, e, v, sympy.Add(*terms), parts=tuple(varying), children=children)
 
     def _pow(self, e: sympy.Expr, v: sympy.Symbol) -> Step:
         base, n = e.base, e.exp
@@ -331,17 +309,17 @@ class _Builder:
                     note = "square root: x^(1/2)"
                 elif n.is_negative:
                     note = "negative power: a reciprocal"
-                return Step(POWER, e, v, n * base ** (n - 1), parts=(base, n), note=note)
+                return Step(Rule.POWER, e, v, n * base ** (n - 1), parts=(base, n), note=note)
             return self._chain(e, v, [0])
         if not base.has(v):
             if n == v:
                 note = "d/dx a^x = a^x ln a"
-                return Step(EXP_LOG, e, v, e * sympy.log(base), parts=(base, n), note=note)
+                return Step(Rule.EXP_LOG, e, v, e * sympy.log(base), parts=(base, n), note=note)
             return self._chain(e, v, [1])
         db, dn = self.step(base, v), self.step(n, v)
         result = e * (dn.result * sympy.log(base) + n * db.result / base)
         note = "logarithmic differentiation: f^g = exp(g ln f), so (f^g)' = f^g (g' ln f + g f'/f)"
-        return Step(EXP_LOG, e, v, result, parts=(base, n), children=(db, dn), note=note)
+        return Step(Rule.EXP_LOG, e, v, result, parts=(base, n), children=(db, dn), note=note)
 
     def _function(self, e: sympy.Function, v: sympy.Symbol) -> Step:
         func = type(e)
@@ -373,7 +351,7 @@ class _Builder:
             terms.append(outer.result.subs(back, simultaneous=True) * inner.result)
         children = tuple(s for pair in zip(outers, inners) for s in pair)
         return Step(
-            CHAIN, e, v, sympy.Add(*terms), parts=(outer_expr,), substitution=tuple(subs),
+            Rule.CHAIN, e, v, sympy.Add(*terms), parts=(outer_expr,), substitution=tuple(subs),
             children=children,
         )
 

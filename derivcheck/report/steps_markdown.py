@@ -8,22 +8,9 @@ from collections.abc import Mapping
 
 import sympy
 
+from derivcheck.language.registry import Rule
 from derivcheck.report.mathtext import display, inline, latex, paren, symbol_latex
-from derivcheck.report.steps import (
-    CHAIN,
-    CONSTANT,
-    CONSTANT_MULTIPLE,
-    EXP_LOG,
-    POWER,
-    PRODUCT,
-    QUOTIENT,
-    SIMPLIFY,
-    SUM,
-    TITLES,
-    VARIABLE,
-    Derivation,
-    Step,
-)
+from derivcheck.report.steps import TITLES, Derivation, Step
 
 
 def operator(var: sympy.Symbol, *, partial: bool) -> str:
@@ -67,7 +54,7 @@ def derivation_markdown(
     lhs = op + " " + paren_for_op(derivation.expr, names)
     out = "\n".join(lines) + "\n\n"
     if derivation.simplified:
-        out += f"**{TITLES[SIMPLIFY]}** (one folded step):\n\n"
+        out += f"**{TITLES[Rule.SIMPLIFY]}** (one folded step):\n\n"
         out += display(lhs + " = " + latex(derivation.raw, names) + " = " + latex(derivation.result, names))
     else:
         out += "**Result**:\n\n" + display(lhs + " = " + latex(derivation.result, names))
@@ -115,7 +102,7 @@ class _Renderer:
         self.count += 1
         lhs = self.op(step) + " " + paren_for_op(step.expr, self.names)
         title = f"**{TITLES[step.rule]}**"
-        if step.rule == CHAIN:
+        if step.rule == Rule.CHAIN:
             title += " with " + ", ".join(
                 inline(self.tex(u) + " = " + self.tex(g)) for u, g in step.substitution
             )
@@ -124,37 +111,37 @@ class _Renderer:
             line += f" — *{step.note}*"
         lines = [line]
         for child in step.children:
-            if child.rule in (VARIABLE, CONSTANT) and not child.note:
+            if child.rule in (Rule.VARIABLE, Rule.CONSTANT) and not child.note:
                 continue  # d/dx x = 1 and d/dx c = 0: shown in the parent's result, not a line each
             lines.extend(self.render(child, depth + 1))
         return lines
 
     def form(self, step: Step) -> str:
         rule, tex, par = step.rule, self.tex, self.par
-        if rule == SUM:
+        if rule == Rule.SUM:
             return " + ".join(par(c.result) if _needs_paren(c.result) else tex(c.result) for c in step.children)
-        if rule == CONSTANT_MULTIPLE:
+        if rule == Rule.CONSTANT_MULTIPLE:
             c, g = step.parts
             return (
                 f"{par(c)} \\cdot {self.op(step.children[0])} {paren_for_op(g, self.names)} = "
                 f"{par(c)} \\cdot {par(step.children[0].result)}"
             )
-        if rule == POWER:
+        if rule == Rule.POWER:
             base, n = step.parts
             return f"{par(n)} \\cdot {self.base(base)}^{{{tex(n)} - 1}} = {tex(step.result)}"
-        if rule == PRODUCT:
+        if rule == Rule.PRODUCT:
             terms = []
             for i, child in enumerate(step.children):
                 factors = [par(child.result) if j == i else par(f) for j, f in enumerate(step.parts)]
                 terms.append(" \\cdot ".join(factors))
             return " + ".join(terms)
-        if rule == QUOTIENT:
+        if rule == Rule.QUOTIENT:
             n, d = step.parts
             dn, dd = (c.result for c in step.children)
             return f"\\frac{{{par(dn)} \\cdot {par(d)} - {par(n)} \\cdot {par(dd)}}}{{{self.base(d)}^{{2}}}}"
-        if rule == CHAIN:
+        if rule == Rule.CHAIN:
             return self.chain_form(step)
-        if rule == EXP_LOG and step.children:
+        if rule == Rule.EXP_LOG and step.children:
             base, n = step.parts
             db, dn = (c.result for c in step.children)
             return (
