@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from wrong_backwards import OnePercent, Squares
 
 from derivcheck import DerivativeMismatch, Mode, Verdict, check_grad
 
@@ -22,35 +23,6 @@ HALF = [torch.float16, torch.bfloat16]
 def rand(*shape: int, dtype: torch.dtype = torch.float64, seed: int = 0, shift: float = 0.0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return (torch.randn(*shape, generator=g) + shift).to("cuda", dtype).requires_grad_(True)
-
-
-class OnePercent(torch.autograd.Function):
-    """sin, with a backward 1% too large."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sin()
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * x.cos() * 1.01
-
-
-class Squares(torch.autograd.Function):
-    """x**2 with a backward that squares 300 x on the way: inf in float16 only."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        big = x * 300.0
-        return g * 2 * (big * big) / (300.0 * 300.0 * x)
 
 
 class OneEntry(torch.autograd.Function):
