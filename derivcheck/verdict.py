@@ -134,6 +134,17 @@ class Tolerances:
         rule = dtype_rule(dtype)
         return cls(autograd_rtol=rule.autograd_rtol, rounding_floor=rule.rounding_floor)
 
+    def autograd_limit(self, value, scale):
+        """How far an autograd value may be from an exact ``value``: relative to the value, and to
+        ``scale`` (the quantity's size) for the rounding cancellation leaves in small entries.
+        Floats or arrays alike."""
+        size = np.abs(value)
+        return self.autograd_rtol * size + self.rounding_floor * np.fmax(size, scale)
+
+    def limit(self, value, error, scale):
+        """``autograd_limit`` beside a numeric estimate ``value`` whose error is ``error``."""
+        return self.numeric_k * error + self.autograd_limit(value, scale)
+
 
 class Verdict(enum.Enum):
     """The outcome of one comparison, or of a whole case."""
@@ -257,7 +268,7 @@ def judge(entry: Entry, tol: Tolerances | None = None) -> Row:
 
 def _judge_with_exact(entry: Entry, ref: float, tol: Tolerances) -> Row:
     """The exact value is the reference: the engines, then the claims, are measured against it."""
-    ad_tol = tol.autograd_rtol * abs(ref) + tol.rounding_floor * max(entry.scale, abs(ref), entry.term_size)
+    ad_tol = float(tol.autograd_limit(ref, max(entry.scale, entry.term_size)))
     wrong, notes, errors, num_ok = _engines_against_exact(entry, ref, ad_tol, tol)
     claims_wrong, claim_notes, claim_errors = _claims_against_exact(entry, ref, tol)
     wrong += claims_wrong
@@ -321,8 +332,7 @@ def _judge_without_exact(entry: Entry, tol: Tolerances) -> Row:
     if num is None or not _finite(num) or err is None or not _finite(err):
         return _row(entry, Verdict.INCONCLUSIVE, (), math.inf, math.inf,
                     "no finite numeric reference at this point (outside the domain?)")
-    ad_tol = tol.autograd_rtol * abs(num) + tol.rounding_floor * max(entry.scale, abs(num), entry.term_size)
-    limit = tol.numeric_k * err + ad_tol
+    limit = float(tol.limit(num, err, max(entry.scale, entry.term_size)))
     wrong = [s for s, v in present.items() if not (_finite(v) and abs(v - num) <= limit)]
     errors = [abs(v - num) for v in present.values() if _finite(v)]
     for claim in entry.claims:

@@ -189,7 +189,7 @@ def agrees(ctx: Context, value: np.ndarray, error: np.ndarray, computed: Sequenc
     tol = ctx.tol
     with np.errstate(all="ignore"):
         size = np.abs(value)
-        limit = tol.numeric_k * error + tol.autograd_rtol * size + tol.rounding_floor * np.fmax(size, scale)
+        limit = tol.limit(value, error, scale)
         ok = np.all(np.isfinite(value) & np.isfinite(error), axis=0)
         top = nanmax(size)  # an all-zero Jacobian: no bug hides in a rounding-size estimate
         ok &= np.all(tol.numeric_k * error <= QUICK_MAX_REL * np.fmax(size, top if top > 0 else np.inf), axis=0)
@@ -206,8 +206,7 @@ def apart(ctx: Context, value: np.ndarray, error: np.ndarray, computed: Sequence
     finite. Above 1 a mismatch; far above, one no refinement of the estimate could turn round."""
     tol = ctx.tol
     with np.errstate(all="ignore"):
-        size = np.abs(value)
-        limit = tol.numeric_k * error + tol.autograd_rtol * size + tol.rounding_floor * np.fmax(size, scale)
+        limit = tol.limit(value, error, scale)
         ratio = np.zeros(value.shape[1])
         for values in computed:
             if values is not None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from derivcheck.gradcheck import labels
 from derivcheck.gradcheck.context import Context, agrees, forward, judge_row, methods, nanmax, reverse, unit_rows
+from derivcheck.gradcheck.evidence import value_of
 from derivcheck.gradcheck.localise import bisect
 from derivcheck.model import Quantity
 from derivcheck.verdict import Row, Source, Verdict
@@ -42,7 +43,7 @@ def localise(ctx: Context, rows: list[Row], A: np.ndarray | None) -> Suspects:
         wrong = [r for r in rows if r.verdict is Verdict.MISMATCH and source in r.wrong]
         if not wrong:
             continue
-        values = tuple(_value(r, source) for r in wrong)
+        values = tuple(value_of(r, source) for r in wrong)
         twin = next((s for s, v in searched if _same(v, values)), None)
         if twin is not None:  # forward mode wrong exactly as reverse mode is: the same search, the same blocks
             if not found:
@@ -69,12 +70,6 @@ def _same(a: tuple[float | None, ...], b: tuple[float | None, ...]) -> bool:
     if len(a) != len(b) or any(x is None or y is None for x, y in zip(a, b)):
         return False
     return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-9, atol=0.0))
-
-
-def _value(row: Row, source: Source) -> float | None:
-    if source is Source.CLAIM:
-        return row.claims[0].value if row.claims else None
-    return row.reverse if source is Source.REVERSE else row.forward
 
 
 def block_probe(ctx: Context, source: Source, c: int, d: int,
